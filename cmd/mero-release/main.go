@@ -1,0 +1,20 @@
+// Command mero-release is the CLI over the pipeline library: guards, catalog and policy tools,
+// artifacts, measurements, publishing, audit and E2E. Scripts, CI and the Dagger module call it;
+// it holds no rule of its own.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "golang.org/x/crypto/x509roots/fallback" // trusted roots when the container has no CA bundle
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
