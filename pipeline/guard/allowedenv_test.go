@@ -168,7 +168,7 @@ func TestFindingString(t *testing.T) {
 
 func TestAllowedEnvErrors(t *testing.T) {
 	bad := map[string]string{
-		"jobs:\n  a:\n    steps: [\n":      "w.yml:",
+		"jobs:\n  a:\n    steps: [\n":        "w.yml:",
 		"a: b\n  c: d\n":                     "w.yml:2:",
 		"env:\n\tALLOWED_A: 1\n":             "w.yml:2:",
 		"x: *nowhere\n":                      "unknown anchor",
