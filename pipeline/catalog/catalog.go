@@ -276,36 +276,48 @@ func (e Entry) equal(o Entry) bool {
 		slices.Equal(a.Profiles, b.Profiles)
 }
 
-// compareEntries orders entries newest first: by KMS version, then node-image version,
-// descending in semantic-versioning order. Unparsable versions (refused by Validate) sort last.
-func compareEntries(a, b Entry) int {
-	if c := compareVersions(b.KMS, a.KMS); c != 0 {
-		return c
-	}
-	return compareVersions(b.NodeImage, a.NodeImage)
+// sortKey is an entry with its versions parsed once for sorting.
+type sortKey struct {
+	e         Entry
+	kms, node release.Version
+	kmsErr    error
+	nodeErr   error
 }
 
-func compareVersions(a, b string) int {
-	va, errA := release.ParseVersion(a)
-	vb, errB := release.ParseVersion(b)
+// compareVersions orders parsed versions; unparsable ones (refused by Validate) sort after
+// every valid one, by their text.
+func compareVersions(a, b release.Version, errA, errB error, textA, textB string) int {
 	switch {
 	case errA != nil && errB != nil:
-		return strings.Compare(a, b)
+		return strings.Compare(textA, textB)
 	case errA != nil:
 		return -1
 	case errB != nil:
 		return 1
 	}
-	return va.Compare(vb)
+	return a.Compare(b)
 }
 
-// sorted returns the entries in canonical order with canonical profile lists.
+// sorted returns the entries in canonical order — newest first: by KMS version, then
+// node-image version, descending in semantic-versioning order — with canonical profile lists.
 func sorted(entries []Entry) []Entry {
-	out := make([]Entry, 0, len(entries))
+	keys := make([]sortKey, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, e.canonical())
+		k := sortKey{e: e.canonical()}
+		k.kms, k.kmsErr = release.ParseVersion(e.KMS)
+		k.node, k.nodeErr = release.ParseVersion(e.NodeImage)
+		keys = append(keys, k)
 	}
-	slices.SortStableFunc(out, compareEntries)
+	slices.SortStableFunc(keys, func(a, b sortKey) int {
+		if c := compareVersions(b.kms, a.kms, b.kmsErr, a.kmsErr, b.e.KMS, a.e.KMS); c != 0 {
+			return c
+		}
+		return compareVersions(b.node, a.node, b.nodeErr, a.nodeErr, b.e.NodeImage, a.e.NodeImage)
+	})
+	out := make([]Entry, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k.e)
+	}
 	return out
 }
 
