@@ -16,8 +16,8 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/sign/signtest"
 )
 
-// release is the GitHub Actions run that signs mero-kms releases in these tests.
-var release = signtest.GitHubClaims{
+// kmsRun is the GitHub Actions run that signs mero-kms releases in these tests.
+var kmsRun = signtest.GitHubClaims{
 	Repository: "calimero-network/mero-tee",
 	Workflow:   ".github/workflows/release-kms-phala.yaml",
 	Ref:        "refs/tags/mero-kms-v1.2.0",
@@ -72,7 +72,7 @@ func (in instance) keylessSigner(t *testing.T, claims signtest.GitHubClaims, tsa
 }
 
 func releaseIdentity() *sign.Identity {
-	return &sign.Identity{SAN: release.WorkflowIdentity(), Issuer: signtest.GitHubIssuer}
+	return &sign.Identity{SAN: kmsRun.WorkflowIdentity(), Issuer: signtest.GitHubIssuer}
 }
 
 func TestKeylessEndToEnd(t *testing.T) {
@@ -84,7 +84,7 @@ func TestKeylessEndToEnd(t *testing.T) {
 			name = "rekor and timestamp authority"
 		}
 		t.Run(name, func(t *testing.T) {
-			signer := in.keylessSigner(t, release, tsa)
+			signer := in.keylessSigner(t, kmsRun, tsa)
 			artifact := []byte(`{"profile":"locked-read-only"}`)
 			bundleJSON, err := signer.Sign(ctx, artifact)
 			if err != nil {
@@ -101,10 +101,10 @@ func TestKeylessEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Identity != release.WorkflowIdentity() || res.Issuer != signtest.GitHubIssuer {
+			if res.Identity != kmsRun.WorkflowIdentity() || res.Issuer != signtest.GitHubIssuer {
 				t.Fatalf("identity %q issuer %q", res.Identity, res.Issuer)
 			}
-			if res.Repository != "https://github.com/calimero-network/mero-tee" || res.Ref != release.Ref {
+			if res.Repository != "https://github.com/calimero-network/mero-tee" || res.Ref != kmsRun.Ref {
 				t.Fatalf("repository %q ref %q", res.Repository, res.Ref)
 			}
 			if res.TlogEntries != 1 || len(res.Timestamps) == 0 || !strings.HasPrefix(res.Digest, "sha256:") {
@@ -122,7 +122,7 @@ func TestKeylessEndToEnd(t *testing.T) {
 
 func TestKeylessSignFileReusesCertificate(t *testing.T) {
 	in := newInstance(t)
-	signer := in.keylessSigner(t, release, false)
+	signer := in.keylessSigner(t, kmsRun, false)
 	dir := t.TempDir()
 	var bundles [][]byte
 	for _, name := range []string{"a.json", "b.json"} {

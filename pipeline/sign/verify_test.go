@@ -47,7 +47,7 @@ func TestKeylessRejections(t *testing.T) {
 	ctx := context.Background()
 	artifact := []byte(`{"allowed_mrtd":["00"]}`)
 	otherArtifact := []byte(`{"allowed_mrtd":["11"]}`)
-	signer := in.keylessSigner(t, release, false)
+	signer := in.keylessSigner(t, kmsRun, false)
 	good, err := signer.Sign(ctx, artifact)
 	if err != nil {
 		t.Fatal(err)
@@ -57,14 +57,14 @@ func TestKeylessRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same workflow on a branch instead of a tag, for the ref checks.
-	branch := release
+	branch := kmsRun
 	branch.Ref = "refs/heads/main"
 	branchBundle, err := in.keylessSigner(t, branch, false).Sign(ctx, artifact)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A bundle from another (untrusted) Sigstore instance with the same identity.
-	foreign, err := other.keylessSigner(t, release, false).Sign(ctx, artifact)
+	foreign, err := other.keylessSigner(t, kmsRun, false).Sign(ctx, artifact)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,25 +81,25 @@ func TestKeylessRejections(t *testing.T) {
 		{name: "good, identity regexp", bundle: good, artifact: artifact, identity: &sign.Identity{
 			SANRegexp: `^https://github\.com/calimero-network/mero-tee/\.github/workflows/release-kms-phala\.yaml@refs/tags/mero-kms-v`, IssuerRegexp: `^https://token\.actions\.githubusercontent\.com$`}},
 		{name: "good, repository and ref", bundle: good, artifact: artifact, identity: &sign.Identity{
-			SAN: release.WorkflowIdentity(), Issuer: signtest.GitHubIssuer, Repository: "https://github.com/calimero-network/mero-tee", Ref: release.Ref}},
+			SAN: kmsRun.WorkflowIdentity(), Issuer: signtest.GitHubIssuer, Repository: "https://github.com/calimero-network/mero-tee", Ref: kmsRun.Ref}},
 		{name: "good, ref regexp", bundle: good, artifact: artifact, identity: &sign.Identity{
-			SAN: release.WorkflowIdentity(), Issuer: signtest.GitHubIssuer, RefRegexp: `^refs/tags/mero-kms-v[0-9.]+$`}},
+			SAN: kmsRun.WorkflowIdentity(), Issuer: signtest.GitHubIssuer, RefRegexp: `^refs/tags/mero-kms-v[0-9.]+$`}},
 		{name: "tampered artifact", bundle: good, artifact: append(bytes.Clone(artifact), ' '), identity: id(),
 			wantErr: "artifact digest does not match the bundle", wantCode: outcome.VerificationFailed},
 		{name: "bundle of another artifact", bundle: otherBundle, artifact: artifact, identity: id(),
 			wantErr: "artifact digest does not match the bundle", wantCode: outcome.VerificationFailed},
 		{name: "wrong identity", bundle: good, artifact: artifact, identity: &sign.Identity{
 			SAN: "https://github.com/evil/fork/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.2.0", Issuer: signtest.GitHubIssuer},
-			wantErr: `certificate identity "` + release.WorkflowIdentity() + `" does not match expected "https://github.com/evil/fork/`, wantCode: outcome.VerificationFailed},
+			wantErr: `certificate identity "` + kmsRun.WorkflowIdentity() + `" does not match expected "https://github.com/evil/fork/`, wantCode: outcome.VerificationFailed},
 		{name: "wrong identity regexp", bundle: good, artifact: artifact, identity: &sign.Identity{SANRegexp: `^https://github\.com/evil/`, Issuer: signtest.GitHubIssuer},
 			wantErr: "does not match expected pattern", wantCode: outcome.VerificationFailed},
-		{name: "wrong issuer", bundle: good, artifact: artifact, identity: &sign.Identity{SAN: release.WorkflowIdentity(), Issuer: "https://accounts.google.com"},
+		{name: "wrong issuer", bundle: good, artifact: artifact, identity: &sign.Identity{SAN: kmsRun.WorkflowIdentity(), Issuer: "https://accounts.google.com"},
 			wantErr: `certificate issuer "https://token.actions.githubusercontent.com" does not match expected OIDC issuer "https://accounts.google.com"`, wantCode: outcome.VerificationFailed},
-		{name: "wrong issuer regexp", bundle: good, artifact: artifact, identity: &sign.Identity{SAN: release.WorkflowIdentity(), IssuerRegexp: `^https://gitlab\.com$`},
+		{name: "wrong issuer regexp", bundle: good, artifact: artifact, identity: &sign.Identity{SAN: kmsRun.WorkflowIdentity(), IssuerRegexp: `^https://gitlab\.com$`},
 			wantErr: "does not match expected OIDC issuer pattern", wantCode: outcome.VerificationFailed},
-		{name: "wrong repository", bundle: good, artifact: artifact, identity: &sign.Identity{SAN: release.WorkflowIdentity(), Issuer: signtest.GitHubIssuer, Repository: "https://github.com/evil/fork"},
+		{name: "wrong repository", bundle: good, artifact: artifact, identity: &sign.Identity{SAN: kmsRun.WorkflowIdentity(), Issuer: signtest.GitHubIssuer, Repository: "https://github.com/evil/fork"},
 			wantErr: `certificate source repository "https://github.com/calimero-network/mero-tee" does not match expected "https://github.com/evil/fork"`, wantCode: outcome.VerificationFailed},
-		{name: "branch instead of tag", bundle: branchBundle, artifact: artifact, identity: &sign.Identity{SANRegexp: `^https://github\.com/calimero-network/mero-tee/`, Issuer: signtest.GitHubIssuer, Ref: release.Ref},
+		{name: "branch instead of tag", bundle: branchBundle, artifact: artifact, identity: &sign.Identity{SANRegexp: `^https://github\.com/calimero-network/mero-tee/`, Issuer: signtest.GitHubIssuer, Ref: kmsRun.Ref},
 			wantErr: `certificate source repository ref "refs/heads/main" does not match expected "refs/tags/mero-kms-v1.2.0"`, wantCode: outcome.VerificationFailed},
 		{name: "branch instead of tag, regexp", bundle: branchBundle, artifact: artifact, identity: &sign.Identity{SANRegexp: `calimero-network`, Issuer: signtest.GitHubIssuer, RefRegexp: `^refs/tags/`},
 			wantErr: "does not match expected pattern", wantCode: outcome.VerificationFailed},
@@ -134,7 +134,7 @@ func TestKeylessRejections(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Identity != release.WorkflowIdentity() && res.Identity != branch.WorkflowIdentity() {
+				if res.Identity != kmsRun.WorkflowIdentity() && res.Identity != branch.WorkflowIdentity() {
 					t.Fatalf("identity %q", res.Identity)
 				}
 				return
@@ -152,7 +152,7 @@ func TestKeylessRejections(t *testing.T) {
 func TestVerifyPolicyErrors(t *testing.T) {
 	in := newInstance(t)
 	ctx := context.Background()
-	good, err := in.keylessSigner(t, release, false).Sign(ctx, []byte("x"))
+	good, err := in.keylessSigner(t, kmsRun, false).Sign(ctx, []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestVerifyPolicyErrors(t *testing.T) {
 	}{
 		{"empty policy", v, sign.Policy{}, "needs an expected identity or a public key", outcome.Usage},
 		{"both", v, sign.Policy{Identity: releaseIdentity(), PublicKey: key.Public()}, "not both", outcome.Usage},
-		{"keyless bundle, key policy", v, sign.Policy{PublicKey: key.Public()}, "bundle is signed keyless with a certificate for \"" + release.WorkflowIdentity() + "\", but a public key was expected", outcome.VerificationFailed},
+		{"keyless bundle, key policy", v, sign.Policy{PublicKey: key.Public()}, "bundle is signed keyless with a certificate for \"" + kmsRun.WorkflowIdentity() + "\", but a public key was expected", outcome.VerificationFailed},
 		{"keyless without trusted root", sign.NewVerifier(nil), sign.Policy{Identity: releaseIdentity()}, "need trusted material", outcome.Usage},
 	}
 	for _, tt := range tests {
@@ -182,7 +182,7 @@ func TestVerifyPolicyErrors(t *testing.T) {
 
 func TestVerifyCancelled(t *testing.T) {
 	in := newInstance(t)
-	good, err := in.keylessSigner(t, release, false).Sign(context.Background(), []byte("x"))
+	good, err := in.keylessSigner(t, kmsRun, false).Sign(context.Background(), []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestKeylessSignerErrors(t *testing.T) {
 	in := newInstance(t)
 	other := newInstance(t)
 	ctx := context.Background()
-	foreignToken, err := other.ss.GitHubToken(release)
+	foreignToken, err := other.ss.GitHubToken(kmsRun)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func FuzzParseBundle(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer ss.Close()
-	tok, err := ss.GitHubToken(release)
+	tok, err := ss.GitHubToken(kmsRun)
 	if err != nil {
 		f.Fatal(err)
 	}
