@@ -9,5 +9,7 @@ func (a *app) commands() []*cobra.Command {
 		a.parseQuoteCommand(), a.tdxsimCommand(),
 		a.catalogCommand(),
 		a.policyCommand(),
+		a.guardCommand(),
+		a.checksumsCommand(), a.signCommand(), a.verifyCommand(),
 	}
 }
