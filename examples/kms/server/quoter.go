@@ -1,0 +1,150 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/calimero-network/mero-release/pipeline/tdx"
+	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
+)
+
+// Quoter produces the KMS's own TDX quotes, with the given report data.
+type Quoter interface {
+	Quote(reportData [64]byte) ([]byte, error)
+}
+
+// DstackEventType is the event type dstack's guest agent uses for the runtime events it extends
+// into RTMR3 (app id, compose hash, instance id, …).
+const DstackEventType uint32 = 0x08000001
+
+// DstackEvent returns a dstack runtime event for RTMR3: its digest is
+// SHA384(event type as 4 little-endian bytes ‖ ":" ‖ name ‖ ":" ‖ payload), dstack's encoding.
+func DstackEvent(name string, payload []byte) tdx.Event {
+	var b bytes.Buffer
+	_ = binary.Write(&b, binary.LittleEndian, DstackEventType)
+	b.WriteString(":")
+	b.WriteString(name)
+	b.WriteString(":")
+	b.Write(payload)
+	return tdx.Event{IMR: 3, Digest: tdx.Digest(b.Bytes()), EventType: name, Event: hex.EncodeToString(payload)}
+}
+
+// DstackOSImage is the stand-in for the dstack guest OS image a KMS runs on in local mode:
+// synthetic firmware, kernel and initrd (deterministic bytes, nothing boots), measured by the
+// TDX simulator like any node image.
+func DstackOSImage() *tdxsim.Image {
+	return &tdxsim.Image{
+		Name:     "dstack-os-simulated",
+		Profile:  "kms",
+		Firmware: []byte("mero-release simulated dstack OVMF firmware v1"),
+		Kernel:   []byte("mero-release simulated dstack kernel v1"),
+		Initrd:   []byte("mero-release simulated dstack initrd v1"),
+		Cmdline:  "console=ttyS0 dstack.rootfs_hash=simulated dstack.profile=kms",
+		VCPUs:    2,
+		MemoryMB: 4096,
+	}
+}
+
+// BootSimulatedDstack boots the dstack OS stand-in on the TDX simulator and extends RTMR3 the
+// way dstack's guest agent does before it starts the app: "app-id", "compose-hash" (the SHA-256
+// of the normalised app-compose, hex) and "boot-mr-done". The VM is the KMS's Quoter in local
+// mode; Shutdown it when the KMS stops.
+func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHashHex string) (*tdxsim.VM, error) {
+	compose, err := hex.DecodeString(composeHashHex)
+	if err != nil || len(compose) != 32 {
+		return nil, fmt.Errorf("simulated dstack: compose hash %q is not 64 hex characters (SHA-256)", composeHashHex)
+	}
+	vm, err := auth.Boot(ctx, DstackOSImage())
+	if err != nil {
+		return nil, fmt.Errorf("simulated dstack: %w", err)
+	}
+	for _, ev := range []tdx.Event{
+		DstackEvent("app-id", compose[:20]),
+		DstackEvent("compose-hash", compose),
+		DstackEvent("boot-mr-done", nil),
+	} {
+		if err := vm.ExtendRTMR3(ev); err != nil {
+			vm.Shutdown()
+			return nil, fmt.Errorf("simulated dstack: %w", err)
+		}
+	}
+	return vm, nil
+}
+
+// ConfigFSQuoter gets quotes from the Linux configfs-tsm interface of a TDX guest
+// (/sys/kernel/config/tsm/report): it creates a report entry, writes the report data to
+// inblob and reads the quote from outblob, checking the generation counter so that a
+// concurrent writer cannot hand it someone else's quote.
+type ConfigFSQuoter struct {
+	// Dir is the tsm report directory; empty means /sys/kernel/config/tsm/report.
+	Dir string
+}
+
+// DefaultConfigFSDir is where Linux mounts the configfs-tsm report interface.
+const DefaultConfigFSDir = "/sys/kernel/config/tsm/report"
+
+// Quote implements Quoter.
+func (c ConfigFSQuoter) Quote(reportData [64]byte) ([]byte, error) {
+	dir := c.Dir
+	if dir == "" {
+		dir = DefaultConfigFSDir
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("configfs-tsm: %w (not a TDX guest with configfs-tsm?)", err)
+	}
+	var suffix [8]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return nil, fmt.Errorf("configfs-tsm: %w", err)
+	}
+	entry := filepath.Join(dir, "mero-kms-"+hex.EncodeToString(suffix[:]))
+	if err := os.Mkdir(entry, 0o700); err != nil {
+		return nil, fmt.Errorf("configfs-tsm: create report entry: %w", err)
+	}
+	defer os.Remove(entry)
+	if p, err := os.ReadFile(filepath.Join(entry, "provider")); err == nil && strings.TrimSpace(string(p)) != "tdx_guest" {
+		return nil, fmt.Errorf("configfs-tsm: provider is %q, want tdx_guest", strings.TrimSpace(string(p)))
+	}
+	before, err := readGeneration(entry)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(entry, "inblob"), reportData[:], 0o600); err != nil {
+		return nil, fmt.Errorf("configfs-tsm: write inblob: %w", err)
+	}
+	quote, err := os.ReadFile(filepath.Join(entry, "outblob"))
+	if err != nil {
+		return nil, fmt.Errorf("configfs-tsm: read outblob: %w", err)
+	}
+	after, err := readGeneration(entry)
+	if err != nil {
+		return nil, err
+	}
+	if after != before+1 {
+		return nil, fmt.Errorf("configfs-tsm: generation went from %d to %d: another writer used the entry", before, after)
+	}
+	if len(quote) == 0 {
+		return nil, errors.New("configfs-tsm: empty quote")
+	}
+	return quote, nil
+}
+
+func readGeneration(entry string) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(entry, "generation"))
+	if err != nil {
+		return 0, fmt.Errorf("configfs-tsm: read generation: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("configfs-tsm: generation %q: %w", strings.TrimSpace(string(b)), err)
+	}
+	return n, nil
+}

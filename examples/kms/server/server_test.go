@@ -1,0 +1,442 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calimero-network/mero-release/pipeline/kmsclient"
+	"github.com/calimero-network/mero-release/pipeline/policy"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/tdx"
+	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
+)
+
+func TestHappyPathThroughClient(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ts := httptest.NewServer(f.srv)
+	defer ts.Close()
+	c, err := kmsclient.New(ts.URL, kmsclient.Options{TrustedRoots: f.auth.RootPool(), Now: f.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := c.Health(ctx)
+	if err != nil || h.Status != "ok" || h.KMSVersion != "1.2.0" || h.Profile != "locked-read-only" || h.PolicyStatus != "ready" {
+		t.Fatalf("health = %+v, %v", h, err)
+	}
+	kmsRec := record(t, DstackOSImage()) // RTMR3 differs: the dstack events are extended at run time
+	att, err := c.Attest(ctx, kmsclient.AttestOptions{Binding: []byte("tls key hash")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Response.Measurements.MRTD != kmsRec.MRTD || att.Response.PolicySHA256 == "" {
+		t.Errorf("attest response %+v", att.Response)
+	}
+	want := att.Quote.Measurements()
+	h2 := want.Hex()
+	rec := kmsRec
+	rec.RTMR3 = h2.RTMR3
+	if _, err := c.Attest(ctx, kmsclient.AttestOptions{Expected: &rec}); err != nil {
+		t.Errorf("attest with the expected KMS measurements: %v", err)
+	}
+	if _, err := c.Attest(ctx, kmsclient.AttestOptions{Expected: &kmsRec}); err == nil || !strings.Contains(err.Error(), "rtmr3 observed") {
+		t.Errorf("attest with other KMS measurements = %v, want an rtmr3 mismatch", err)
+	}
+
+	node := f.boot(nodeImage(release.LockedReadOnly, ""))
+	if _, err := kmsclient.VerifyBoot(node, f.auth.RootPool(), nil, f.clock.now()); err != nil {
+		t.Fatalf("boot verification: %v", err)
+	}
+	peer, err := kmsclient.NewPeer("node-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := c.RequestKey(ctx, node, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same namespace, new key pair (a restarted node) and a P-256 key: the same key.
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerEC, err := kmsclient.NewPeerWithKey("node-1", ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := c.RequestKey(ctx, node, peerEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k1.Key, k2.Key) || len(k1.Key) != kmsclient.KeySize {
+		t.Errorf("keys of one namespace differ: %x %x", k1.Key, k2.Key)
+	}
+	derived, err := DeriveKey([]byte("0123456789abcdef0123456789abcdef"), release.LockedReadOnly, "node-1")
+	if err != nil || !bytes.Equal(derived, k1.Key) {
+		t.Errorf("key %x is not HKDF(root, profile, peerId) = %x (%v)", k1.Key, derived, err)
+	}
+	other, err := c.RequestKey(ctx, node, newPeer(t, "node-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(other.Key, k1.Key) {
+		t.Error("two namespaces got the same key")
+	}
+	if dbg, _ := DeriveKey([]byte("0123456789abcdef0123456789abcdef"), release.Debug, "node-1"); bytes.Equal(dbg, k1.Key) {
+		t.Error("the profile does not separate keys")
+	}
+	if n := f.srv.OutstandingChallenges(); n != 0 {
+		t.Errorf("%d challenges left outstanding after use", n)
+	}
+}
+
+func TestGetKeyRefusals(t *testing.T) {
+	lockedImg := nodeImage(release.LockedReadOnly, "")
+	f := newFixture(t, fixtureOpts{})
+	node := f.boot(lockedImg)
+	peer := newPeer(t, "peer-a")
+
+	t.Run("replayed challenge", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		if code, body := f.post("/get-key", req); code != http.StatusOK {
+			t.Fatalf("first use: %d %s", code, body)
+		}
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 409, kmsclient.CodeChallengeReplayed, "already used")
+	})
+	t.Run("expired while outstanding", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		f.clock.advance(DefaultChallengeTTL)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 410, kmsclient.CodeChallengeExpired, "expired")
+		code, body = f.post("/get-key", req) // consumed: still reported as expired, not replayed
+		wantError(t, code, body, 410, kmsclient.CodeChallengeExpired, "expired")
+	})
+	t.Run("expired after sweep", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		f.clock.advance(DefaultChallengeTTL + time.Second)
+		f.challenge("sweeper") // issuing sweeps the expired challenge out of memory
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 410, kmsclient.CodeChallengeExpired, "expired")
+	})
+	t.Run("unknown and forged challenge ids", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		for _, id := range []string{"nope", ch.ChallengeID[:len(ch.ChallengeID)-2] + "AA", strings.Repeat("A", 54)} {
+			req := f.getKeyRequest(node, peer, kmsclient.ChallengeResponse{ChallengeID: id, NonceB64: ch.NonceB64}, nonce)
+			code, body := f.post("/get-key", req)
+			wantError(t, code, body, 404, kmsclient.CodeChallengeNotFound, "not issued")
+		}
+	})
+	t.Run("challenge of another peer", func(t *testing.T) {
+		ch, nonce := f.challenge("someone-else")
+		code, body := f.post("/get-key", f.getKeyRequest(node, peer, ch, nonce))
+		wantError(t, code, body, 403, kmsclient.CodeChallengePeerMismatch, "someone-else")
+	})
+	t.Run("wrong signature", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		forged, _ := newPeer(t, peer.ID).Sign(nil, kmsclient.SignatureMessage(ch.ChallengeID, nonce, peer.ID))
+		req.SignatureB64 = base64.StdEncoding.EncodeToString(forged)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeInvalidSignature, "ed25519")
+	})
+	t.Run("signature over another message", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		sig, _ := peer.Sign(nil, kmsclient.SignatureMessage(ch.ChallengeID, make([]byte, 32), peer.ID))
+		req.SignatureB64 = base64.StdEncoding.EncodeToString(sig)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeInvalidSignature, "does not verify")
+	})
+	t.Run("tampered quote body", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		q, _ := base64.StdEncoding.DecodeString(req.QuoteB64)
+		q[tdx.HeaderSize+200] ^= 1 // inside MRTD
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "verify TDX quote")
+	})
+	t.Run("truncated quote", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		q, _ := base64.StdEncoding.DecodeString(req.QuoteB64)
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q[:700])
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "parse TDX quote")
+	})
+	t.Run("quote from an untrusted platform", func(t *testing.T) {
+		rogue, err := tdxsim.NewAuthority([]byte("rogue platform"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rogueVM, err := rogue.Boot(context.Background(), lockedImg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, nonce := f.challenge(peer.ID)
+		code, body := f.post("/get-key", f.getKeyRequest(rogueVM, peer, ch, nonce))
+		wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "verify TDX quote")
+	})
+	t.Run("quote binds another nonce", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		_, otherNonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		rd, _ := kmsclient.PeerReportData(otherNonce, peer.PublicKey())
+		q, _ := node.Quote(rd)
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeReportDataMismatch, "does not bind")
+	})
+	t.Run("quote binds another public key", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		rd, _ := kmsclient.PeerReportData(nonce, newPeer(t, "x").PublicKey())
+		q, _ := node.Quote(rd)
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeReportDataMismatch, "public key")
+	})
+	t.Run("wrong profile: debug node, locked-read-only policy", func(t *testing.T) {
+		dbg := f.boot(nodeImage(release.Debug, ""))
+		ch, nonce := f.challenge(peer.ID)
+		code, body := f.post("/get-key", f.getKeyRequest(dbg, peer, ch, nonce))
+		wantError(t, code, body, 403, kmsclient.CodePolicyViolation, "rtmr2")
+		if !strings.Contains(string(body), "locked-read-only policy") {
+			t.Errorf("details do not name the policy: %s", body)
+		}
+	})
+	t.Run("another node version", func(t *testing.T) {
+		newer := f.boot(nodeImage(release.LockedReadOnly, "-v2"))
+		ch, nonce := f.challenge(peer.ID)
+		code, body := f.post("/get-key", f.getKeyRequest(newer, peer, ch, nonce))
+		wantError(t, code, body, 403, kmsclient.CodePolicyViolation, "rtmr1")
+	})
+	t.Run("TCB out of date", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		rd, _ := kmsclient.PeerReportData(nonce, peer.PublicKey())
+		body := tdxsim.NewBody(measurementsOf(t, lockedImg), rd)
+		body.TEETCBSVN = [16]byte{3, 1, 1} // below the UpToDate level
+		q, err := f.auth.SignQuote(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		code, resp := f.post("/get-key", req)
+		wantError(t, code, resp, 403, kmsclient.CodePolicyViolation, "tcb_status")
+	})
+	if strings.Contains(f.logBuf.String(), "[ERROR]") {
+		t.Errorf("bad input logged an error:\n%s", f.logBuf.String())
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	nonce := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	big := `{"peerId":"` + strings.Repeat("a", kmsclient.MaxBodyBytes) + `"}`
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code, details            string
+	}{
+		{"oversized body", "POST", "/challenge", big, 413, kmsclient.CodePayloadTooLarge, "65536"},
+		{"oversized get-key", "POST", "/get-key", `{"quoteB64":"` + strings.Repeat("A", 70000) + `"}`, 413, kmsclient.CodePayloadTooLarge, "bytes"},
+		{"empty body", "POST", "/challenge", "", 400, kmsclient.CodeMalformedJSON, "empty body"},
+		{"not JSON", "POST", "/attest", "nonce=1", 400, kmsclient.CodeMalformedJSON, "JSON object"},
+		{"truncated", "POST", "/attest", `{"nonceB64":"`, 400, kmsclient.CodeMalformedJSON, ""},
+		{"syntax error", "POST", "/challenge", `{"peerId":"a",}`, 400, kmsclient.CodeMalformedJSON, "invalid character"},
+		{"array", "POST", "/challenge", `["a"]`, 400, kmsclient.CodeMalformedJSON, "JSON object"},
+		{"null", "POST", "/challenge", `null`, 400, kmsclient.CodeMalformedJSON, "JSON object"},
+		{"wrong type", "POST", "/challenge", `{"peerId":5}`, 400, kmsclient.CodeMalformedJSON, "peerId"},
+		{"trailing data", "POST", "/challenge", `{"peerId":"a"} {}`, 400, kmsclient.CodeMalformedJSON, "trailing"},
+		{"unknown field", "POST", "/challenge", `{"peerId":"a","extra":1}`, 400, kmsclient.CodeUnknownField, `"extra"`},
+		{"snake_case field", "POST", "/attest", `{"nonce_b64":"` + nonce + `"}`, 400, kmsclient.CodeUnknownField, "camelCase"},
+		{"missing peerId", "POST", "/challenge", `{}`, 400, kmsclient.CodeInvalidField, "peerId: empty"},
+		{"bad peerId", "POST", "/challenge", `{"peerId":"a b"}`, 400, kmsclient.CodeInvalidField, "not allowed"},
+		{"long peerId", "POST", "/challenge", `{"peerId":"` + strings.Repeat("a", 129) + `"}`, 400, kmsclient.CodeInvalidField, "at most 128"},
+		{"missing nonce", "POST", "/attest", `{}`, 400, kmsclient.CodeInvalidField, "nonceB64"},
+		{"short nonce", "POST", "/attest", `{"nonceB64":"AAAA"}`, 400, kmsclient.CodeInvalidField, "3 bytes, want 32"},
+		{"nonce not base64", "POST", "/attest", `{"nonceB64":"!!!"}`, 400, kmsclient.CodeInvalidField, "base64"},
+		{"long binding", "POST", "/attest", `{"nonceB64":"` + nonce + `","bindingB64":"` + base64.StdEncoding.EncodeToString(make([]byte, 33)) + `"}`, 400, kmsclient.CodeInvalidField, "bindingB64"},
+		{"get-key without challenge", "POST", "/get-key", `{"peerId":"a"}`, 400, kmsclient.CodeInvalidField, "challengeId"},
+		{"get-key bad key", "POST", "/get-key", `{"challengeId":"x","peerId":"a","quoteB64":"AAAA","peerPublicKeyB64":"AAAA","signatureB64":"AAAA"}`, 400, kmsclient.CodeInvalidField, "peerPublicKeyB64"},
+		{"get-key no signature", "POST", "/get-key", `{"challengeId":"x","peerId":"a","quoteB64":"AAAA","peerPublicKeyB64":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`, 400, kmsclient.CodeInvalidField, "signatureB64"},
+		{"wrong method", "GET", "/get-key", "", 405, kmsclient.CodeMethodNotAllowed, "POST"},
+		{"wrong method health", "POST", "/health", "", 405, kmsclient.CodeMethodNotAllowed, "GET"},
+		{"unknown path", "GET", "/keys", "", 404, kmsclient.CodeNotFound, "/keys"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := f.do(c.method, c.path, []byte(c.body))
+			wantError(t, code, body, c.status, c.code, c.details)
+		})
+	}
+	t.Run("content type", func(t *testing.T) {
+		req := httptest.NewRequest("POST", "/challenge", strings.NewReader(`{"peerId":"a"}`))
+		req.Header.Set("Content-Type", "text/plain")
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		wantError(t, rec.Code, rec.Body.Bytes(), 415, kmsclient.CodeUnsupportedMediaType, "text/plain")
+	})
+}
+
+func TestTooManyChallenges(t *testing.T) {
+	f := newFixture(t, fixtureOpts{maxChallenges: 3, ttl: 10 * time.Second})
+	for range 3 { // issued at t=0, 1, 2 s: expiring at 10, 11, 12 s
+		f.challenge("peer")
+		f.clock.advance(time.Second)
+	}
+	code, body := f.post("/challenge", kmsclient.ChallengeRequest{PeerID: "peer"})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "cap is 3")
+	f.clock.advance(7 * time.Second) // t=10 s: the first one expires
+	if code, body := f.post("/challenge", kmsclient.ChallengeRequest{PeerID: "peer"}); code != 200 {
+		t.Fatalf("after expiry: %d %s", code, body)
+	}
+	if n := f.srv.OutstandingChallenges(); n != 3 {
+		t.Errorf("%d outstanding, want 3 (the cap)", n)
+	}
+	// Using a challenge frees its slot at once.
+	f2 := newFixture(t, fixtureOpts{maxChallenges: 1})
+	node := f2.boot(nodeImage(release.LockedReadOnly, ""))
+	peer := newPeer(t, "p")
+	ch, nonce := f2.challenge("p")
+	if code, body := f2.post("/get-key", f2.getKeyRequest(node, peer, ch, nonce)); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	f2.challenge("p")
+}
+
+func TestNotReadyPolicyAcceptsAnyNodeAndWarns(t *testing.T) {
+	p, err := policy.Generate("1.3.0-rc.1", release.LockedReadOnly, nil, nil)
+	if err != nil || !p.NotReady() {
+		t.Fatalf("generate: %v", err)
+	}
+	f := newFixture(t, fixtureOpts{policy: loaded(t, p)})
+	code, body := f.do("GET", "/health", nil)
+	if code != 200 || !strings.Contains(string(body), `"policyStatus":"policy_not_ready"`) {
+		t.Fatalf("health: %d %s", code, body)
+	}
+	for i, img := range []*tdxsim.Image{nodeImage(release.Debug, ""), nodeImage(release.LockedReadOnly, "-other")} {
+		vm := f.boot(img)
+		peer := newPeer(t, "peer")
+		ch, nonce := f.challenge(peer.ID)
+		if code, body := f.post("/get-key", f.getKeyRequest(vm, peer, ch, nonce)); code != 200 {
+			t.Fatalf("image %d: %d %s", i, code, body)
+		}
+	}
+	if n := strings.Count(f.logBuf.String(), "[WARN]"); n != 2 {
+		t.Errorf("%d [WARN] lines for 2 key requests:\n%s", n, f.logBuf.String())
+	}
+	// Even a not-ready policy does not skip the signature or quote checks.
+	vm := f.boot(nodeImage(release.Debug, ""))
+	peer := newPeer(t, "peer")
+	ch, nonce := f.challenge(peer.ID)
+	req := f.getKeyRequest(vm, peer, ch, nonce)
+	req.SignatureB64 = base64.StdEncoding.EncodeToString(make([]byte, 64))
+	code, body = f.post("/get-key", req)
+	wantError(t, code, body, 401, kmsclient.CodeInvalidSignature, "")
+}
+
+func TestAttestReportData(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	nonce := bytes.Repeat([]byte{7}, 32)
+	binding := []byte("bind")
+	code, body := f.post("/attest", kmsclient.AttestRequest{NonceB64: base64.StdEncoding.EncodeToString(nonce), BindingB64: base64.StdEncoding.EncodeToString(binding)})
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var resp kmsclient.AttestResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(resp.QuoteB64)
+	q, err := tdx.ParseQuote(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(bytes.Clone(nonce), binding...), make([]byte, 28)...)
+	if !bytes.Equal(q.ReportData[:], want) {
+		t.Errorf("report data %x, want nonce ‖ binding ‖ zero padding %x", q.ReportData, want)
+	}
+	if err := q.Verify(tdx.VerifyOptions{TrustedRoots: f.auth.RootPool()}); err != nil {
+		t.Error(err)
+	}
+	// A stopped quote source is 503, not 500.
+	f.kmsVM.Shutdown()
+	code, body = f.post("/attest", kmsclient.AttestRequest{NonceB64: base64.StdEncoding.EncodeToString(nonce)})
+	wantError(t, code, body, 503, kmsclient.CodeQuoteUnavailable, "shut down")
+}
+
+func TestNewRefusesIncompleteOptions(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	good := Options{Policy: policyFor(t, release.Debug, nodeImage(release.Debug, "")), RootSecret: []byte("s"), Quoter: f.kmsVM, TrustedRoots: x509.NewCertPool()}
+	for name, mutate := range map[string]func(*Options){
+		"policy":   func(o *Options) { o.Policy = nil },
+		"secret":   func(o *Options) { o.RootSecret = nil },
+		"quoter":   func(o *Options) { o.Quoter = nil },
+		"roots":    func(o *Options) { o.TrustedRoots = nil },
+		"negative": func(o *Options) { o.MaxChallenges = -1 },
+		"tcb":      func(o *Options) { o.TCB = TCBInfo{Levels: []TCBLevel{{Status: "Great"}}} },
+	} {
+		o := good
+		mutate(&o)
+		if _, err := New(o); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := New(good); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTCBInfo(t *testing.T) {
+	info := SimulatorTCBInfo()
+	q := &tdx.Quote{}
+	for _, c := range []struct {
+		svn  [16]byte
+		want string
+	}{{[16]byte{3, 1, 2}, policy.TCBUpToDate}, {[16]byte{4}, policy.TCBOutOfDate}, {[16]byte{4, 1, 2}, policy.TCBUpToDate}, {[16]byte{}, policy.TCBOutOfDate}} {
+		q.TEETCBSVN = c.svn
+		if got := info.Status(q); got != c.want {
+			t.Errorf("svn %v: %s, want %s", c.svn, got, c.want)
+		}
+	}
+	strict := TCBInfo{Levels: []TCBLevel{{TEETCBSVN: [16]byte{5}, Status: policy.TCBUpToDate}}}
+	if got := strict.Status(q); got != policy.TCBRevoked {
+		t.Errorf("below every level: %s, want Revoked", got)
+	}
+	if err := (TCBInfo{}).Validate(); err == nil {
+		t.Error("empty TCB info validated")
+	}
+}
+
+func TestChallengeIDLayout(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ch, _ := f.challenge("p")
+	raw, err := base64.RawURLEncoding.DecodeString(ch.ChallengeID)
+	if err != nil || len(raw) != idSize {
+		t.Fatalf("challenge id %q: %v (%d bytes)", ch.ChallengeID, err, len(raw))
+	}
+	if exp := time.Unix(0, int64(binary.BigEndian.Uint64(raw[idRandom:]))); !exp.Equal(ch.ExpiresAt) {
+		t.Errorf("embedded expiry %s, response %s", exp, ch.ExpiresAt)
+	}
+	if !ch.ExpiresAt.Equal(f.clock.now().Add(DefaultChallengeTTL)) {
+		t.Errorf("expiresAt %s", ch.ExpiresAt)
+	}
+}
