@@ -10,5 +10,6 @@ func (a *app) commands() []*cobra.Command {
 		a.catalogCommand(),
 		a.policyCommand(),
 		a.guardCommand(),
+		a.checksumsCommand(), a.signCommand(), a.verifyCommand(),
 	}
 }
