@@ -237,3 +237,14 @@ func FuzzAllowedEnvFile(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAllowedEnvFile(b *testing.B) {
+	content, err := os.ReadFile(filepath.Join("testdata", "workflows", "dirty", "run-bash.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(content)))
+	for b.Loop() {
+		AllowedEnvFile("run-bash.yaml", content)
+	}
+}

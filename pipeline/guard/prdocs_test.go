@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -156,3 +157,32 @@ func TestVersionsOn(t *testing.T) {
 		t.Fatalf("versionsOn = %v, want %v", got, want)
 	}
 }
+
+func FuzzPRDocsNotes(f *testing.F) {
+	f.Add("KMS 1.3.0 / node 1.3.0\n", "compatibility-catalog.json\ndocs/x.md")
+	f.Add("mero-kms-v1.3.0-rc.1 with v1.2.0; 11.2.0x 1.2.0.1", "scripts/release-kms.sh")
+	f.Add("\x00\xff 1.2.3-rc.0 01.2.3", "../../attestation-policy-debug.json\n\\README")
+	before := catalog.New()
+	after := catalog.New()
+	if _, err := after.Add(catalog.Entry{KMS: "1.3.0", NodeImage: "1.2.0", Profiles: release.Profiles(), Tested: true}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, notes, changed string) {
+		for _, line := range strings.Split(notes, "\n") {
+			for _, v := range versionsOn(line) {
+				if !regexpVersion.MatchString(v) || !strings.Contains(line, v) {
+					t.Fatalf("token %q of %q is not a version on the line", v, line)
+				}
+			}
+		}
+		r, err := PRDocs(PRDocsInput{Changed: strings.Split(changed, "\n"), CatalogBefore: before, CatalogAfter: after, NotesText: notes})
+		if (err == nil) != r.Passed() {
+			t.Fatalf("err %v but Passed() = %v", err, r.Passed())
+		}
+		if err != nil && outcome.Code(err) != outcome.VerificationFailed {
+			t.Fatalf("code %d: %v", outcome.Code(err), err)
+		}
+	})
+}
+
+var regexpVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-rc\.[0-9]+)?$`)
