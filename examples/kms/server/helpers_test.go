@@ -158,10 +158,14 @@ func (f *fixture) boot(img *tdxsim.Image) *tdxsim.VM {
 
 // do sends a request to the handler directly and returns the status and body.
 func (f *fixture) do(method, path string, body []byte) (int, []byte) {
-	f.t.Helper()
+	return serve(f.srv, method, path, body)
+}
+
+// serve sends one request to h (no test helpers: fuzz targets call it).
+func serve(h http.Handler, method, path string, body []byte) (int, []byte) {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	rec := httptest.NewRecorder()
-	f.srv.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.Bytes()
 }
 
