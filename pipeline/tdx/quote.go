@@ -58,6 +58,8 @@ const (
 )
 
 // Quote is a parsed TDX v4 quote: the header and TD report fields, in their raw byte form.
+// The fields are copies: Verify, Raw, SHA256 and Proto always use the bytes that were parsed,
+// whatever is later written to the fields.
 type Quote struct {
 	// Header.
 	Version            uint16

@@ -347,8 +347,10 @@ func signRaw(key *ecdsa.PrivateKey, msg []byte) ([]byte, error) {
 // certificates derived from a seed are byte-identical across runs.
 type deterministicSigner struct{ key *ecdsa.PrivateKey }
 
+// Public returns the public key.
 func (d deterministicSigner) Public() crypto.PublicKey { return &d.key.PublicKey }
 
+// Sign signs digest with an RFC 6979 nonce, ignoring the random source.
 func (d deterministicSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return d.key.Sign(nil, digest, opts)
 }

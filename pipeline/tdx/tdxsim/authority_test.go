@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-tdx-guest/abi"
 	"github.com/google/go-tdx-guest/pcs"
 	"github.com/google/go-tdx-guest/validate"
+	"github.com/google/go-tdx-guest/verify"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
@@ -129,6 +131,30 @@ func TestSignedQuoteRoundTrip(t *testing.T) {
 	opts.TdQuoteBodyOptions.MrTd = make([]byte, 48)
 	if err := validate.TdxQuote(q.Proto(), opts); err == nil {
 		t.Errorf("validate.TdxQuote accepted a wrong MRTD")
+	}
+}
+
+// TestQuoteIsGoTDXGuestLayout checks the quote against go-tdx-guest alone: its parser and
+// serialiser reproduce the bytes exactly, and its verifier accepts it with the authority's root.
+func TestQuoteIsGoTDXGuestLayout(t *testing.T) {
+	a := newAuthority(t, DefaultSeed)
+	raw, err := a.SignQuote(sampleBody())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := abi.QuoteToProto(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := abi.QuoteToAbiBytes(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back, raw) {
+		t.Errorf("go-tdx-guest does not reproduce the simulator's bytes")
+	}
+	if err := verify.RawTdxQuote(raw, &verify.Options{TrustedRoots: a.RootPool(), GetCollateral: false, CheckRevocations: false}); err != nil {
+		t.Errorf("verify.RawTdxQuote: %v", err)
 	}
 }
 
