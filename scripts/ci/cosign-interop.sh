@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# cosign interoperability check (SPEC §5: `cosign verify-blob --bundle ...` must verify our bundles).
+#
+# Runs the real cosign CLI against bundles made by mero-release, and the reverse:
+#   1. keyless bundles (Fulcio certificate with SCT, Rekor entry) from the in-process Sigstore
+#      of pipeline/sign/signtest, verified by `cosign verify-blob --certificate-identity
+#      --certificate-oidc-issuer --trusted-root` with no --insecure-* flag;
+#   2. a cosign-format key-pair bundle with a Rekor entry, verified by `cosign verify-blob --key`;
+#   3. a key pair made by `cosign generate-key-pair`, used by `mero-release sign --key`
+#      (air-gapped, no Rekor entry: cosign needs --insecure-ignore-tlog for that);
+#   4. a bundle made by `cosign sign-blob --new-bundle-format`, verified by `mero-release verify`;
+# and checks that tampered files, wrong identities and wrong keys are rejected by both.
+#
+# cosign is installed once into $COSIGN_CACHE (default /var/cache/mero-release/bin) with
+# `go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.1` (about 6.5 minutes cold on
+# 2 cores) and reused while it is there. Log lines: [INFO]/[PASS]/[FAIL]/[ERROR].
+# Exit codes: 0 all checks passed, 10 a check failed, 1 the check could not run.
+set -euo pipefail
+
+COSIGN_VERSION=v2.6.1
+cache=${COSIGN_CACHE:-/var/cache/mero-release/bin}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+info() { echo "[INFO] $*"; }
+pass() { echo "[PASS] $*"; }
+failed=0
+failure() { echo "[FAIL] $*"; failed=$((failed + 1)); }
+die() { echo "[ERROR] $*" >&2; exit 1; }
+
+# expect_ok NAME CMD... / expect_fail NAME CMD...: run a check and log its outcome.
+expect_ok() {
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then pass "$name"; else failure "$name: $(tail -3 <<<"$out" | tr '\n' ' ')"; fi
+}
+expect_fail() {
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then failure "$name: accepted, must be rejected"; else pass "$name (rejected: $(tail -1 <<<"$out" | cut -c1-160))"; fi
+}
+
+# --- cosign, installed once -------------------------------------------------------------
+cosign="$cache/cosign"
+if [ -x "$cosign" ] && "$cosign" version 2>/dev/null | grep -q "GitVersion: *$COSIGN_VERSION\$"; then
+  info "using cached cosign $COSIGN_VERSION at $cosign"
+else
+  info "installing cosign $COSIGN_VERSION into $cache (one-time, several minutes)"
+  mkdir -p "$cache" || die "cannot create $cache (set COSIGN_CACHE)"
+  GOBIN="$cache" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION" || die "go install cosign failed"
+fi
+"$cosign" version 2>/dev/null | grep -q "GitVersion: *$COSIGN_VERSION\$" || die "$cosign is not cosign $COSIGN_VERSION"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cosign-interop.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# cosign must not reach the network: no TUF, no public Sigstore.
+export TUF_ROOT="$work/tuf"
+
+info "building mero-release"
+(cd "$repo" && go build -o "$work/mero-release" ./cmd/mero-release) || die "build failed"
+mr="$work/mero-release"
+
+info "making keyless and key-pair bundles with the in-process Sigstore (pipeline/sign/signtest)"
+fx="$work/fixtures"
+(cd "$repo" && MERO_SIGN_FIXTURES_DIR="$fx" MERO_SIGN_FIXTURES_COUNT=1 go test -count=1 -run '^TestWriteFixtures$' ./pipeline/sign/ >"$work/fixtures.log" 2>&1) ||
+  { cat "$work/fixtures.log"; die "fixture generation failed"; }
+identity=$(cat "$fx/identity")
+issuer=$(cat "$fx/issuer")
+root="$fx/trusted_root.json"
+art="$fx/keyless/artifact-000.json"
+info "certificate identity $identity, issuer $issuer"
+
+# --- 1. keyless ------------------------------------------------------------------------
+expect_ok "cosign verify-blob: keyless bundle (identity, issuer, SCT, Rekor entry)" \
+  "$cosign" verify-blob --bundle "$art.sigstore.json" --certificate-identity "$identity" \
+  --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+expect_ok "cosign verify-blob: keyless bundle, identity regexp" \
+  "$cosign" verify-blob --bundle "$art.sigstore.json" --certificate-identity-regexp '^https://github\.com/calimero-network/mero-tee/\.github/workflows/release-kms-phala\.yaml@refs/tags/' \
+  --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+cp "$art" "$work/tampered.json" && printf ' ' >>"$work/tampered.json"
+expect_fail "cosign verify-blob: keyless bundle, tampered file" \
+  "$cosign" verify-blob --bundle "$art.sigstore.json" --certificate-identity "$identity" \
+  --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$work/tampered.json"
+expect_fail "cosign verify-blob: keyless bundle, wrong identity" \
+  "$cosign" verify-blob --bundle "$art.sigstore.json" --certificate-identity "https://github.com/evil/fork/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.2.0" \
+  --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+expect_fail "cosign verify-blob: keyless bundle, wrong issuer" \
+  "$cosign" verify-blob --bundle "$art.sigstore.json" --certificate-identity "$identity" \
+  --certificate-oidc-issuer "https://accounts.google.com" --trusted-root "$root" "$art"
+expect_ok "mero-release verify: same keyless bundle" \
+  "$mr" verify --bundle "$art.sigstore.json" --certificate-identity "$identity" --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+
+# --- 2. key pair with a Rekor entry ----------------------------------------------------
+kart="$fx/key/artifact.json"
+expect_ok "cosign verify-blob --key: key-pair bundle with Rekor entry" \
+  "$cosign" verify-blob --key "$fx/key/cosign.pub" --bundle "$kart.sigstore.json" --trusted-root "$root" "$kart"
+cp "$kart" "$work/ktampered.json" && printf ' ' >>"$work/ktampered.json"
+expect_fail "cosign verify-blob --key: tampered file" \
+  "$cosign" verify-blob --key "$fx/key/cosign.pub" --bundle "$kart.sigstore.json" --trusted-root "$root" "$work/ktampered.json"
+
+# --- 3. cosign-generated key, mero-release signs ---------------------------------------
+mkdir -p "$work/cg"
+(cd "$work/cg" && COSIGN_PASSWORD=interop "$cosign" generate-key-pair --output-key-prefix cosign >/dev/null 2>&1) || die "cosign generate-key-pair failed"
+printf '{"allowed_tcb_status":["UpToDate"]}\n' >"$work/policy.json"
+expect_ok "mero-release sign --key with a cosign-generated key" \
+  env COSIGN_PASSWORD=interop "$mr" sign --key "$work/cg/cosign.key" "$work/policy.json"
+expect_ok "cosign verify-blob --key: mero-release key bundle (no Rekor entry)" \
+  "$cosign" verify-blob --key "$work/cg/cosign.pub" --bundle "$work/policy.json.sigstore.json" --trusted-root "$root" --insecure-ignore-tlog "$work/policy.json"
+expect_fail "cosign verify-blob --key: another key" \
+  "$cosign" verify-blob --key "$fx/key/cosign.pub" --bundle "$work/policy.json.sigstore.json" --trusted-root "$root" --insecure-ignore-tlog "$work/policy.json"
+
+# --- 4. cosign signs, mero-release verifies --------------------------------------------
+printf 'release notes\n' >"$work/notes.md"
+if COSIGN_PASSWORD=interop "$cosign" sign-blob --yes --key "$work/cg/cosign.key" --new-bundle-format --tlog-upload=false \
+  --bundle "$work/notes.md.sigstore.json" "$work/notes.md" >"$work/sign-blob.log" 2>&1; then
+  expect_ok "mero-release verify --key: bundle made by cosign sign-blob" \
+    "$mr" verify --key "$work/cg/cosign.pub" "$work/notes.md"
+  printf 'x' >>"$work/notes.md"
+  expect_fail "mero-release verify --key: cosign bundle, tampered file" \
+    "$mr" verify --key "$work/cg/cosign.pub" "$work/notes.md"
+else
+  failure "cosign sign-blob --new-bundle-format: $(tail -2 "$work/sign-blob.log" | tr '\n' ' ')"
+fi
+
+if [ "$failed" -gt 0 ]; then
+  echo "[FAIL] cosign interoperability: $failed check(s) failed"
+  exit 10
+fi
+pass "cosign interoperability: all checks passed"
