@@ -180,6 +180,13 @@ func (s *Server) Inject(op Op, faults ...Fault) {
 	s.faults[op] = append(s.faults[op], faults...)
 }
 
+// ClearFaults drops every fault not consumed yet.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = map[Op][]Fault{}
+}
+
 // Pending returns how many injected faults of op have not been consumed yet.
 func (s *Server) Pending(op Op) int {
 	s.mu.Lock()
