@@ -39,7 +39,7 @@ type InProcessKMS struct {
 	Authority *tdxsim.Authority
 	// NodeRoots are the roots node quotes must chain to.
 	NodeRoots *x509.CertPool
-	// ComposeHash is extended into the KMS VM's RTMR3; empty means kms.ComposeHash().
+	// ComposeHash is extended into the KMS VM's RTMR3; empty means kms.ComposeHash(kms.LocalImage).
 	ComposeHash string
 	// RootSecret is the key-derivation secret; empty means server.DevRootSecret.
 	RootSecret []byte
@@ -64,7 +64,7 @@ func (l *InProcessKMS) Launch(ctx context.Context, p *server.LoadedPolicy) (KMSI
 	}
 	hash := l.ComposeHash
 	if hash == "" {
-		h, err := kms.ComposeHash()
+		h, err := kms.ComposeHash(kms.LocalImage)
 		if err != nil {
 			return nil, err
 		}

@@ -40,7 +40,8 @@ func DstackEvent(name string, payload []byte) tdx.Event {
 
 // DstackOSImage is the stand-in for the dstack guest OS image a KMS runs on in local mode:
 // synthetic firmware, kernel and initrd (deterministic bytes, nothing boots), measured by the
-// TDX simulator like any node image.
+// TDX simulator like any node image. The KMS measurement stage uses the same description, so
+// that the simulated KMS's registers are the published ones.
 func DstackOSImage() *tdxsim.Image {
 	return &tdxsim.Image{
 		Name:     "dstack-os-simulated",
@@ -54,10 +55,25 @@ func DstackOSImage() *tdxsim.Image {
 	}
 }
 
-// BootSimulatedDstack boots the dstack OS stand-in on the TDX simulator and extends RTMR3 the
-// way dstack's guest agent does before it starts the app: "app-id", "compose-hash" (the SHA-256
-// of the normalised app-compose, hex) and "boot-mr-done". The VM is the KMS's Quoter in local
-// mode; Shutdown it when the KMS stops.
+// DstackBootEvents are the RTMR3 events dstack's guest agent extends while it boots an app
+// with compose hash compose (32 bytes), for an app-compose with no_instance_id and the "kms"
+// key provider: system-preparing, app-id (the first 20 bytes of the compose hash), compose-hash,
+// instance-id (empty), boot-mr-done, key-provider {"name":"kms","id":""}, system-ready.
+func DstackBootEvents(compose []byte) []tdx.Event {
+	return []tdx.Event{
+		DstackEvent("system-preparing", nil),
+		DstackEvent("app-id", compose[:20]),
+		DstackEvent("compose-hash", compose),
+		DstackEvent("instance-id", nil),
+		DstackEvent("boot-mr-done", nil),
+		DstackEvent("key-provider", []byte(`{"name":"kms","id":""}`)),
+		DstackEvent("system-ready", nil),
+	}
+}
+
+// BootSimulatedDstack boots DstackOSImage on the TDX simulator and extends RTMR3 with
+// DstackBootEvents for the compose hash (hex SHA-256 of the normalised app-compose). The VM is
+// the KMS's Quoter in local mode; Shutdown it when the KMS stops.
 func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHashHex string) (*tdxsim.VM, error) {
 	compose, err := hex.DecodeString(composeHashHex)
 	if err != nil || len(compose) != 32 {
@@ -67,11 +83,7 @@ func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHas
 	if err != nil {
 		return nil, fmt.Errorf("simulated dstack: %w", err)
 	}
-	for _, ev := range []tdx.Event{
-		DstackEvent("app-id", compose[:20]),
-		DstackEvent("compose-hash", compose),
-		DstackEvent("boot-mr-done", nil),
-	} {
+	for _, ev := range DstackBootEvents(compose) {
 		if err := vm.ExtendRTMR3(ev); err != nil {
 			vm.Shutdown()
 			return nil, fmt.Errorf("simulated dstack: %w", err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -59,8 +60,11 @@ func Start(ctx context.Context, cfg Config, composeHash string, log *outcome.Log
 		if cfg.ComposeHash == "" {
 			cfg.ComposeHash = composeHash
 		}
+		if b, err := hex.DecodeString(cfg.ComposeHash); err != nil || len(b) != 32 {
+			return nil, outcome.UsageErrorf("%s: %q is not 64 hex characters (SHA-256)", EnvComposeHash, cfg.ComposeHash)
+		}
 		if r.vm, err = BootSimulatedDstack(ctx, auth, cfg.ComposeHash); err != nil {
-			return nil, outcome.UsageErrorf("%s: %v", EnvComposeHash, err)
+			return nil, err
 		}
 		quoter = r.vm
 		roots = func() []byte { return auth.RootPEM() }

@@ -166,7 +166,7 @@ func Policies(t testing.TB, kmsVersion string, nodes ...*measure.Published) map[
 // shipped app-compose (what the in-process launcher boots).
 func (w *World) KMSRecord(t testing.TB) measure.Record {
 	t.Helper()
-	hash, err := kms.ComposeHash()
+	hash, err := kms.ComposeHash(kms.LocalImage)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for https:// policy URLs in a scratch image
 )
 
 func main() {
@@ -29,7 +31,7 @@ func run(ctx context.Context, getenv func(string) string, log *outcome.Logger) i
 		log.Errorf("%v", err)
 		return outcome.Code(err)
 	}
-	hash, err := kms.ComposeHash()
+	hash, err := kms.ComposeHash(kms.LocalImage)
 	if err != nil {
 		log.Errorf("%v", err)
 		return outcome.General
