@@ -11,5 +11,6 @@ func (a *app) commands() []*cobra.Command {
 		a.policyCommand(),
 		a.guardCommand(),
 		a.checksumsCommand(), a.signCommand(), a.verifyCommand(),
+		a.kmsCommand(), a.e2eCommand(),
 	}
 }
