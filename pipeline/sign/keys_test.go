@@ -222,3 +222,51 @@ func TestKeyBundleWithRekor(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// TestCosignMadeKeyAndBundle loads a key pair and a bundle made by the real cosign CLI
+// (testdata/cosign/README.md): the key signs, and cosign's bundle verifies.
+func TestCosignMadeKeyAndBundle(t *testing.T) {
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("testdata", "cosign", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	priv, err := sign.LoadPrivateKey(read("cosign.key"), []byte("testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sign.LoadPublicKey(read("cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v := sign.NewVerifier(nil)
+	blob := read("blob.json")
+	res, err := v.Verify(ctx, read("blob.json.sigstore.json"), bytes.NewReader(blob), sign.Policy{PublicKey: pub})
+	if err != nil {
+		t.Fatalf("cosign's bundle: %v", err)
+	}
+	if hint, _ := sign.KeyHint(pub); res.KeyHint != hint {
+		t.Fatalf("cosign's key hint %q, ours %q", res.KeyHint, hint)
+	}
+	if _, err := v.Verify(ctx, read("blob.json.sigstore.json"), strings.NewReader("other"), sign.Policy{PublicKey: pub}); outcome.Code(err) != outcome.VerificationFailed {
+		t.Fatalf("cosign's bundle, other content: %v", err)
+	}
+	signer, err := sign.NewKeySigner(priv, sign.KeySignerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := signer.Sign(ctx, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, ours, bytes.NewReader(blob), sign.Policy{PublicKey: pub}); err != nil {
+		t.Fatalf("our bundle with cosign's key: %v", err)
+	}
+	if _, err := sign.LoadPrivateKey(read("cosign.key"), []byte("wrong")); outcome.Code(err) != outcome.Usage {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
