@@ -27,7 +27,50 @@ func (a *app) kmsCommand() *cobra.Command {
 		Use:   "kms",
 		Short: "The sample KMS (examples/kms): serve it as a local process",
 	}
-	c.AddCommand(a.kmsServeCommand())
+	c.AddCommand(a.kmsServeCommand(), a.kmsComposeCommand())
+	return c
+}
+
+func (a *app) kmsComposeCommand() *cobra.Command {
+	var image string
+	var plain bool
+	c := &cobra.Command{
+		Use:   "compose --image NAME@sha256:DIGEST [--docker-compose]",
+		Short: "Print the KMS's dstack app-compose (or docker-compose.yaml) running an image pinned by digest",
+		Long: `Prints the sample KMS's dstack app-compose as canonical JSON, its docker-compose.yaml
+rendered with --image (which must be pinned by digest). The app-compose is what the KMS
+measurement hashes (its SHA-256 is the compose hash dstack extends into RTMR3); --json prints
+{"image", "compose_hash"} instead. Exit 2 for an unpinned image.`,
+		Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if image == "" {
+				return outcome.UsageErrorf("kms compose: --image is required (NAME@sha256:<64 hex>)")
+			}
+			if plain {
+				out, err := kms.RenderCompose(image)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprint(a.stdout, out)
+				return err
+			}
+			app, err := kms.AppCompose(image)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				hash, err := kms.ComposeHash(image)
+				if err != nil {
+					return err
+				}
+				return a.printJSON(map[string]string{"image": image, "compose_hash": hash})
+			}
+			_, err = fmt.Fprintf(a.stdout, "%s\n", app)
+			return err
+		},
+	}
+	c.Flags().StringVar(&image, "image", "", "the KMS image, pinned by digest (required)")
+	c.Flags().BoolVar(&plain, "docker-compose", false, "print the rendered docker-compose.yaml instead of the app-compose")
 	return c
 }
 

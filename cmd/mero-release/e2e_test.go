@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/e2e/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
@@ -252,4 +253,29 @@ func TestKMSServeCommand(t *testing.T) {
 		code, _, stderr := e2eCLI(t, env, c.args...)
 		e2eExpect(t, c.name, code, stderr, c.code, c.want)
 	}
+}
+
+func TestKMSComposeCommand(t *testing.T) {
+	ref := "ghcr.io/calimero-network/mero-kms@sha256:" + strings.Repeat("ab", 32)
+	code, stdout, stderr := e2eCLI(t, nil, "kms", "compose", "--image", ref)
+	e2eExpect(t, "app-compose", code, stderr, 0)
+	var app map[string]any
+	if err := json.Unmarshal([]byte(stdout), &app); err != nil || !strings.Contains(app["docker_compose_file"].(string), ref) {
+		t.Errorf("app-compose %v: %s", err, stdout)
+	}
+	code, stdout, stderr = e2eCLI(t, nil, "kms", "compose", "--image", ref, "--json")
+	want, _ := kms.ComposeHash(ref)
+	e2eExpect(t, "json", code, stderr, 0)
+	if !strings.Contains(stdout, `"compose_hash": "`+want+`"`) {
+		t.Errorf("json: %s", stdout)
+	}
+	code, stdout, stderr = e2eCLI(t, nil, "kms", "compose", "--image", ref, "--docker-compose")
+	e2eExpect(t, "docker-compose", code, stderr, 0)
+	if !strings.Contains(stdout, "image: "+ref) {
+		t.Errorf("docker-compose: %s", stdout)
+	}
+	code, _, stderr = e2eCLI(t, nil, "kms", "compose", "--image", "mero-kms:latest")
+	e2eExpect(t, "unpinned", code, stderr, 2, "pinned by digest")
+	code, _, stderr = e2eCLI(t, nil, "kms", "compose")
+	e2eExpect(t, "no image", code, stderr, 2, "--image is required")
 }
