@@ -48,13 +48,13 @@ per_us=$(cd "$repo" && go test -run '^$' -bench '^BenchmarkVerifyBundles$' -benc
 [ -n "$per_us" ] || die "benchmark produced no result"
 
 verify_ours() {
-  for f in "$fx"/keyless/artifact-*.json; do
+  for f in "$fx"/keyless/artifact-[0-9][0-9][0-9].json; do
     "$work/mero-release" verify --bundle "$f.sigstore.json" --certificate-identity "$identity" \
       --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$f" || return 1
   done
 }
 verify_cosign() {
-  for f in "$fx"/keyless/artifact-*.json; do
+  for f in "$fx"/keyless/artifact-[0-9][0-9][0-9].json; do
     "$cosign" verify-blob --bundle "$f.sigstore.json" --certificate-identity "$identity" \
       --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$f" || return 1
   done
@@ -67,8 +67,8 @@ info "$n cosign verify-blob processes"
 theirs=$(seconds verify_cosign)
 
 printf '\n%s keyless bundles, %s CPUs\n\n' "$n" "$(nproc)"
-printf '| %-40s | %10s | %12s |\n' method "total (s)" "per bundle (ms)"
-printf '|%s|%s|%s|\n' "------------------------------------------" "------------" "--------------"
-awk -v u="$per_us" -v n="$n" 'BEGIN { printf "| %-40s | %10.3f | %12.2f |\n", "sign.Verifier, one process (Go benchmark)", u * n / 1e6, u / 1000 }'
-awk -v t="$ours" -v n="$n" 'BEGIN { printf "| %-40s | %10.3f | %12.2f |\n", n " x mero-release verify", t, t * 1000 / n }'
-awk -v t="$theirs" -v n="$n" 'BEGIN { printf "| %-40s | %10.3f | %12.2f |\n", n " x cosign verify-blob", t, t * 1000 / n }'
+printf '| %-42s | %10s | %15s |\n' method "total (s)" "per bundle (ms)"
+printf '|%s|%s|%s|\n' "--------------------------------------------" "------------" "-----------------"
+awk -v u="$per_us" -v n="$n" 'BEGIN { printf "| %-42s | %10.3f | %15.2f |\n", "sign.Verifier, one process (Go benchmark)", u * n / 1e6, u / 1000 }'
+awk -v t="$ours" -v n="$n" 'BEGIN { printf "| %-42s | %10.3f | %15.2f |\n", n " x mero-release verify", t, t * 1000 / n }'
+awk -v t="$theirs" -v n="$n" 'BEGIN { printf "| %-42s | %10.3f | %15.2f |\n", n " x cosign verify-blob", t, t * 1000 / n }'
