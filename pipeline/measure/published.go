@@ -5,9 +5,13 @@ package measure
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 
@@ -121,4 +125,66 @@ func (p *Published) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encode published-mrtds.json: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// Write validates p and writes it to path atomically (a temporary file in the same directory,
+// synced, then renamed over path), mode 0644, in Marshal's deterministic form: measuring the
+// same inputs twice with the same clock writes the same bytes.
+func (p *Published) Write(path string) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	data, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data)
+}
+
+// writeFileAtomic writes data to path through a temporary file and a rename.
+func writeFileAtomic(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadPublishedFile reads and validates published-mrtds.json from path (ReadPublished). A
+// missing file is a missing-asset error (exit 11); errors name the file.
+func ReadPublishedFile(path string) (*Published, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, outcome.MissingAssetErrorf("%s: not found", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	p, err := ReadPublished(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
 }
