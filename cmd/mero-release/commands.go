@@ -12,5 +12,6 @@ func (a *app) commands() []*cobra.Command {
 		a.guardCommand(),
 		a.checksumsCommand(), a.signCommand(), a.verifyCommand(),
 		a.kmsCommand(), a.e2eCommand(),
+		a.publishCommand(), a.auditCommand(), a.catalogPRCommand(),
 	}
 }
