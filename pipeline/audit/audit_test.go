@@ -46,6 +46,17 @@ func newKey(t *testing.T) keyed {
 	return keyed{signer: s, pub: pub}
 }
 
+func newDirB(b *testing.B) *dir.Store {
+	b.Helper()
+	st, err := dir.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+func loadKey(pubPEM []byte) (any, error) { return sign.LoadPublicKey(pubPEM) }
+
 func newDir(t *testing.T) *dir.Store {
 	t.Helper()
 	st, err := dir.New(t.TempDir())

@@ -202,13 +202,13 @@ func (p RetryPolicy) delay(err error, attempt int, timedOut bool) (time.Duration
 	}
 	if e, ok := errors.AsType[*gh.RateLimitError](err); ok {
 		if reset := e.Rate.Reset.Time; !reset.IsZero() {
-			return max(time.Until(reset), 0) + time.Second + p.Jitter(p.BaseDelay), true
+			return until(reset) + time.Second + p.Jitter(p.BaseDelay), true
 		}
 		return p.backoff(attempt), true
 	}
 	if e, ok := errors.AsType[*gh.AbuseRateLimitError](err); ok {
 		if e.RetryAfter != nil && *e.RetryAfter > 0 {
-			return *e.RetryAfter + p.Jitter(p.BaseDelay), true
+			return min(*e.RetryAfter, longestAsk) + p.Jitter(p.BaseDelay), true
 		}
 		return max(secondaryDefaultWait, p.backoff(attempt)), true
 	}
@@ -228,19 +228,26 @@ func (p RetryPolicy) delay(err error, attempt int, timedOut bool) (time.Duration
 	return 0, false
 }
 
+// longestAsk caps a wait read from a server, so that adding to it cannot overflow; any wait
+// this long is refused by MaxWait anyway.
+const longestAsk = 365 * 24 * time.Hour
+
+// until is the time left to t, between 0 and longestAsk.
+func until(t time.Time) time.Duration { return min(max(time.Until(t), 0), longestAsk) }
+
 // askedWait reads Retry-After (seconds or an HTTP date) or x-ratelimit-reset (epoch seconds).
 func askedWait(r *http.Response) (time.Duration, bool) {
 	if v := r.Header.Get("Retry-After"); v != "" {
 		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second, true
+			return time.Duration(min(s, int64(longestAsk/time.Second))) * time.Second, true
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			return max(time.Until(t), 0), true
+			return until(t), true
 		}
 	}
 	if v := r.Header.Get(gh.HeaderRateReset); v != "" && r.Header.Get(gh.HeaderRateRemaining) == "0" {
 		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-			return max(time.Until(time.Unix(s, 0)), 0) + time.Second, true
+			return until(time.Unix(s, 0)) + time.Second, true
 		}
 	}
 	return 0, false
