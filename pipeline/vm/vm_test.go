@@ -27,6 +27,7 @@ type recorder struct {
 	deleteErr map[string]error
 	deleteCtx []error // ctx.Err() seen by each Delete
 	listed    []vm.Info
+	ignoreSel bool // List returns everything, as a careless provider might
 }
 
 func newRecorder() *recorder {
@@ -68,7 +69,7 @@ func (r *recorder) List(_ context.Context, sel map[string]string) ([]vm.Info, er
 	defer r.mu.Unlock()
 	var out []vm.Info
 	for _, in := range r.listed {
-		if vm.Matches(in.Labels, sel) {
+		if r.ignoreSel || vm.Matches(in.Labels, sel) {
 			out = append(out, in)
 		}
 	}
@@ -241,6 +242,7 @@ func TestSweep(t *testing.T) {
 		r.live[in.Name] = in
 		r.creates++
 	}
+	r.ignoreSel = true
 	var logBuf strings.Builder
 	rep, err := vm.Sweep(context.Background(), r, vm.SweepOptions{Now: now, Log: outcome.NewLogger(&logBuf)})
 	if err != nil {
