@@ -14,5 +14,7 @@ func (a *app) commands() []*cobra.Command {
 		a.kmsCommand(), a.e2eCommand(),
 		a.measureKMSCommand(), a.measureNodeCommand(), a.gcpCommand(),
 		a.publishCommand(), a.auditCommand(), a.catalogPRCommand(),
+		a.sbomCommand(),
+		a.notesCommand(),
 	}
 }
