@@ -300,10 +300,10 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// escapeInline keeps commit text from turning into HTML or links in Markdown.
-func escapeInline(s string) string {
-	return strings.NewReplacer("<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`).Replace(s)
-}
+// inlineEscaper keeps commit text from turning into HTML or links in Markdown (read-only).
+var inlineEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+
+func escapeInline(s string) string { return inlineEscaper.Replace(s) }
 
 // measurementChanges renders the MRTD/RTMR table of every profile.
 func measurementChanges(in Input) string {

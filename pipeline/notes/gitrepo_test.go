@@ -15,7 +15,7 @@ import (
 // testRepo is a real git repository on disk, written with go-git, with a fixed clock so that
 // commit hashes are the same on every run.
 type testRepo struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	repo  *git.Repository
 	wt    *git.Worktree
@@ -23,7 +23,7 @@ type testRepo struct {
 	n     int
 }
 
-func newTestRepo(t *testing.T) *testRepo {
+func newTestRepo(t testing.TB) *testRepo {
 	t.Helper()
 	dir := t.TempDir()
 	repo, err := git.PlainInit(dir, false)

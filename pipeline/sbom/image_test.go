@@ -68,14 +68,14 @@ func imageFiles() map[string][]byte {
 
 // tarFiles writes a deterministic tar (sorted names, fixed times, parent directories first,
 // never a "./" entry).
-func tarFiles(t *testing.T, files map[string][]byte) []byte {
+func tarFiles(t testing.TB, files map[string][]byte) []byte {
 	t.Helper()
 	return tarFilesPrefixed(t, files, "")
 }
 
 // tarFilesPrefixed is tarFiles with every name prefixed, and with a "./" entry when the prefix
 // is "./", as `tar -C layout -cf image.tar .` writes.
-func tarFilesPrefixed(t *testing.T, files map[string][]byte, prefix string) []byte {
+func tarFilesPrefixed(t testing.TB, files map[string][]byte, prefix string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -127,7 +127,7 @@ func digestOf(b []byte) string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -141,7 +141,7 @@ type image struct {
 	layer, config, manifest []byte
 }
 
-func newImage(t *testing.T, files map[string][]byte) image {
+func newImage(t testing.TB, files map[string][]byte) image {
 	t.Helper()
 	layer := tarFiles(t, files)
 	config := mustJSON(t, map[string]any{
@@ -162,7 +162,7 @@ func newImage(t *testing.T, files map[string][]byte) image {
 }
 
 // ociLayout returns the files of an OCI image layout holding img.
-func (img image) ociLayout(t *testing.T) map[string][]byte {
+func (img image) ociLayout(t testing.TB) map[string][]byte {
 	t.Helper()
 	index := mustJSON(t, map[string]any{
 		"schemaVersion": 2,
@@ -185,7 +185,7 @@ func (img image) ociLayout(t *testing.T) map[string][]byte {
 }
 
 // dockerArchive returns a `docker save` tar of img.
-func (img image) dockerArchive(t *testing.T) []byte {
+func (img image) dockerArchive(t testing.TB) []byte {
 	t.Helper()
 	layerName := digestOf(img.layer)[len("sha256:"):] + "/layer.tar"
 	configName := digestOf(img.config)[len("sha256:"):] + ".json"
@@ -193,7 +193,7 @@ func (img image) dockerArchive(t *testing.T) []byte {
 	return tarFiles(t, map[string][]byte{"manifest.json": manifest, configName: img.config, layerName: img.layer})
 }
 
-func writeFile(t *testing.T, path string, data []byte) string {
+func writeFile(t testing.TB, path string, data []byte) string {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func writeFile(t *testing.T, path string, data []byte) string {
 	return path
 }
 
-func writeTree(t *testing.T, dir string, files map[string][]byte) string {
+func writeTree(t testing.TB, dir string, files map[string][]byte) string {
 	t.Helper()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)

@@ -264,7 +264,8 @@ func catalog(ctx context.Context, in Input, path, display string, files file.Sel
 		WithSources(syftSourceName(in.Kind)).
 		WithAlias(source.Alias{Name: in.Name, Version: in.Version})
 	if in.Kind == Dir || in.Kind == PackerManifest {
-		cfg = cfg.WithBasePath(abs)
+		// a repository's .git holds history, not content: it is not part of what is released
+		cfg = cfg.WithBasePath(abs).WithExcludeConfig(source.ExcludeConfig{Paths: []string{"**/.git/**"}})
 	}
 	src, err := syft.GetSource(ctx, abs, cfg)
 	if err != nil {

@@ -354,6 +354,7 @@ func TestGeneratePackerManifest(t *testing.T) {
 		"files/merod.service":   []byte("[Service]\nExecStart=/usr/bin/merod\n"),
 		"files/Cargo.lock":      []byte(cargoLock),
 		"firmware/firmware.bin": bytes.Repeat([]byte{0x5a}, 4096),
+		".git/HEAD":             []byte("ref: refs/heads/main\n"),
 	})
 	in := Input{Path: filepath.Join(dir, "manifest.json"), Kind: PackerManifest, Name: "mero-tee", Version: "1.3.0", Created: created}
 	doc := parse(t, generateTwice(t, in), "mero-tee", "1.3.0")
@@ -389,6 +390,9 @@ func TestGeneratePackerManifest(t *testing.T) {
 		if files[name] != 2 {
 			t.Errorf("file %s: %d checksums, want SHA-1 and SHA-256 (files: %v)", name, files[name], files)
 		}
+	}
+	if _, ok := files[".git/HEAD"]; ok {
+		t.Error("the SBOM lists files of .git")
 	}
 	for _, p := range doc.Packages {
 		if p.PackageName == "mero-tee-debug-1-3-0" && !strings.Contains(p.PackageComment, "source_image=ubuntu-2404-tdx-v20260101") {
