@@ -1,0 +1,302 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/calimero-network/mero-release/pipeline/audit"
+	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/checksum"
+	"github.com/calimero-network/mero-release/pipeline/e2e"
+	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/notes"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/publish"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/store"
+)
+
+// notesStage writes release-notes.md: git history since the previous release of the family,
+// the author's sections, the measurement changes and the compatible counterparts. A section the
+// class requires and nobody wrote stops the release here, before anything is published.
+func (r *run) notesStage() Stage {
+	return Stage{Name: "release-notes", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		tag := r.cfg.Tag
+		in := notes.Input{Tag: tag, Class: r.class, Measurements: r.measurements, RepoURL: r.cfg.RepoURL}
+		if prev, ok := release.Previous(tag, r.published, false); ok {
+			in.Previous = &prev
+			if pm, err := readPublishedFrom(ctx, r.cfg.Store, prev); err == nil {
+				in.PreviousMeasurements = pm
+			} else {
+				r.cfg.Log.Warnf("notes: no measurements of %s to compare with: %v", prev, err)
+			}
+		}
+		if r.cfg.RepoDir != "" {
+			from := ""
+			if in.Previous != nil {
+				from = in.Previous.String()
+			}
+			commits, err := notes.History(ctx, r.cfg.RepoDir, from, "HEAD")
+			if err != nil && from != "" {
+				r.cfg.Log.Warnf("notes: %s is not a git tag of %s (%v); the changelog covers the whole history", from, r.cfg.RepoDir, err)
+				commits, err = notes.History(ctx, r.cfg.RepoDir, "", "HEAD")
+			}
+			if err != nil {
+				r.cfg.Log.Warnf("notes: no git history: %v", err)
+			}
+			in.Commits = commits
+		}
+		if r.cfg.AuthorNotes != "" {
+			f, err := os.Open(r.cfg.AuthorNotes)
+			if err != nil {
+				return outcome.UsageErrorf("author notes: %v", err)
+			}
+			an, err := notes.Parse(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("author notes %s: %w", r.cfg.AuthorNotes, err)
+			}
+			in.Author = an
+		}
+		in.Compatible = r.compatibleVersions()
+		md, err := notes.Generate(in)
+		if err != nil {
+			return err
+		}
+		r.notes = md
+		return r.writeAsset(release.NotesFile, md)
+	}}
+}
+
+// compatibleVersions lists the counterpart versions the catalog pairs this version with, plus the
+// counterpart under test.
+func (r *run) compatibleVersions() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	if r.counterpart != nil {
+		add(r.counterpart.Version.String())
+	}
+	if r.catalog != nil {
+		for _, e := range r.catalog.Compatible(r.cfg.Tag.Family, r.cfg.Tag.Version.String()) {
+			if r.cfg.Tag.Family == release.KMS {
+				add(e.NodeImage)
+			} else {
+				add(e.KMS)
+			}
+		}
+	}
+	return out
+}
+
+// checksumStage writes checksums.sha256 over every content asset of the family.
+func (r *run) checksumStage() Stage {
+	return Stage{Name: "checksums", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		sums, err := checksum.Compute(ctx, r.assets, release.ExpectedAssets(r.cfg.Tag.Family).Content)
+		if err != nil {
+			return err
+		}
+		return r.writeAsset(release.ChecksumsFile, sums.Marshal())
+	}}
+}
+
+// signStage writes a Sigstore bundle for every signed asset, the checksum file included.
+func (r *run) signStage() Stage {
+	return Stage{Name: "sign", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		for _, name := range release.ExpectedAssets(r.cfg.Tag.Family).Signed() {
+			bundle, err := r.cfg.Signer.SignFile(ctx, filepath.Join(r.assets, name))
+			if err != nil {
+				return fmt.Errorf("sign %s: %w", name, err)
+			}
+			if err := r.writeAsset(release.BundleName(name), bundle); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
+// publishInput is the publish stage's input for a store.
+func (r *run) publishInput() publish.Input {
+	return publish.Input{Tag: r.cfg.Tag, Rules: r.rules, Dir: r.assets, Notes: string(r.notes), Log: r.cfg.Log}
+}
+
+// stageStage publishes the assembled release into the private staging store, so the auditor and
+// E2E see exactly what will be published, while the real store is untouched.
+func (r *run) stageStage() Stage {
+	return Stage{Name: "stage", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		return publish.Publish(ctx, r.staging, r.publishInput())
+	}}
+}
+
+// stagedAuditStage audits the staged release (skipped on a re-run of a published release).
+func (r *run) stagedAuditStage() Stage {
+	s := r.auditStage("audit-staged", func() store.Store { return r.overlay })
+	s.Skip = r.unlessPublished
+	return s
+}
+
+// auditStage runs the release auditor against st (the staged release, or the published one).
+func (r *run) auditStage(name string, st func() store.Store) Stage {
+	return Stage{Name: name, Run: func(ctx context.Context) error {
+		cfg := r.cfg.Audit
+		cfg.Log = r.cfg.Log
+		rep, err := audit.Audit(ctx, st(), r.cfg.Tag, cfg)
+		if err != nil {
+			return err
+		}
+		return rep.Err()
+	}}
+}
+
+// e2eStage runs the node suite and guardrails A–D on the staged release and its counterpart. It is
+// advisory for release candidates; a blocking class without a counterpart cannot pass it.
+func (r *run) e2eStage() Stage {
+	return Stage{
+		Name:     "e2e",
+		Advisory: func() bool { return !r.rules.E2EBlocking },
+		Skip: func() string {
+			switch {
+			case r.alreadyPublished:
+				return r.unlessPublished()
+			case r.cfg.SkipE2E:
+				return "turned off for this run"
+			case r.counterpart == nil && !r.rules.E2EBlocking:
+				return "no counterpart release to test against (advisory for this class)"
+			}
+			return ""
+		},
+		Run: func(ctx context.Context) error {
+			if r.counterpart == nil {
+				return outcome.VerificationErrorf("%s: E2E is required for a %s release but there is no published %s release to test against",
+					r.cfg.Tag, r.class, r.cfg.Tag.Family.Counterpart().Title())
+			}
+			kmsV, nodeV := r.pair()
+			candidate, err := r.candidateCatalog()
+			if err != nil {
+				return err
+			}
+			r.e2eRan = true
+			rep, err := e2e.Run(ctx, e2e.Options{
+				Store:      r.overlay,
+				KMSRelease: release.KMS.TagPrefix() + kmsV, NodeRelease: release.Node.TagPrefix() + nodeV,
+				Catalog:   candidate,
+				Provider:  r.cfg.Provider,
+				Images:    e2e.ManifestImages{Store: r.overlay, BaseDir: r.cfg.RepoDir},
+				NodeRoots: r.cfg.NodeRoots,
+				KMS:       r.cfg.KMSLauncher,
+				RunID:     r.cfg.RunID,
+				Log:       r.cfg.Log,
+			})
+			if err != nil {
+				return err
+			}
+			if err := rep.Err(); err != nil {
+				return err
+			}
+			r.e2ePassed = true
+			return nil
+		},
+	}
+}
+
+// candidateCatalog is the catalog with the pair under test added (as E2E sees it).
+func (r *run) candidateCatalog() (*catalog.Catalog, error) {
+	cat, err := r.cfg.loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	kmsV, nodeV := r.pair()
+	if _, ok := cat.Pair(kmsV, nodeV); !ok {
+		if _, err := cat.Add(catalog.Entry{KMS: kmsV, NodeImage: nodeV, Profiles: release.Profiles(), Tested: true,
+			Notes: "candidate under test: " + r.cfg.Tag.String()}); err != nil {
+			return nil, err
+		}
+	}
+	return cat, nil
+}
+
+// publishStage publishes the staged, audited and tested release to the real store.
+func (r *run) publishStage() Stage {
+	return Stage{Name: "publish", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		if err := publish.Publish(ctx, r.cfg.Store, r.publishInput()); err != nil {
+			return err
+		}
+		r.report.Published = true
+		return nil
+	}}
+}
+
+// catalogStage adds the tested pair to the compatibility catalog after E2E passed, and hands the
+// new file to the catalog pull request when one is configured.
+func (r *run) catalogStage() Stage {
+	return Stage{
+		Name: "catalog",
+		Skip: func() string {
+			switch {
+			case r.alreadyPublished:
+				return r.unlessPublished()
+			case !r.e2ePassed:
+				return "E2E did not pass for this pair: nothing tested to record"
+			}
+			return ""
+		},
+		Run: func(ctx context.Context) error {
+			cat, err := r.cfg.loadCatalog()
+			if err != nil {
+				return err
+			}
+			kmsV, nodeV := r.pair()
+			changed, err := cat.Add(catalog.Entry{KMS: kmsV, NodeImage: nodeV, Profiles: release.Profiles(), Tested: true,
+				Notes: fmt.Sprintf("E2E passed for %s", r.cfg.Tag)})
+			if err != nil {
+				return err
+			}
+			if !changed {
+				r.cfg.Log.Infof("catalog already lists kms %s / node %s", kmsV, nodeV)
+				return nil
+			}
+			data, err := cat.Marshal()
+			if err != nil {
+				return err
+			}
+			if out := r.cfg.catalogOut(); out != "" {
+				if err := cat.WriteFile(out); err != nil {
+					return err
+				}
+				r.cfg.Log.Infof("catalog: added kms %s / node %s to %s", kmsV, nodeV, out)
+			}
+			if r.cfg.CatalogPR != nil {
+				return r.cfg.CatalogPR(ctx, data)
+			}
+			return nil
+		},
+	}
+}
+
+// measurementsAsset writes published-mrtds.json.
+func (r *run) measurementsAsset(p *measure.Published) error {
+	r.measurements = p
+	data, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	return r.writeAsset(release.PublishedMRTDsFile, data)
+}
+
+// execute runs the stages and writes report.json whatever happens.
+func (r *run) execute(ctx context.Context, stages []Stage) (*Report, error) {
+	err := runStages(ctx, r.cfg.Log, r.report, stages)
+	r.writeReport()
+	if err == nil {
+		r.cfg.Log.Passf("%s: %s release done (published: %v)", r.cfg.Tag, r.class, r.report.Published || r.alreadyPublished)
+	}
+	return r.report, err
+}

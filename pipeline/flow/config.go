@@ -1,0 +1,131 @@
+package flow
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+
+	"github.com/calimero-network/mero-release/pipeline/audit"
+	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/e2e"
+	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sign"
+	"github.com/calimero-network/mero-release/pipeline/store"
+	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
+	"github.com/calimero-network/mero-release/pipeline/vm"
+)
+
+// Config is what both pipelines need. The CLI and the Dagger module fill it; the defaults of
+// those callers are local (a directory store, key signing, the TDX simulator).
+type Config struct {
+	// Tag is the release tag.
+	Tag release.Tag
+	// ConfiguredVersion is the repository's MERO_KMS_VERSION / MERO_TEE_VERSION (version sync guard).
+	ConfiguredVersion string
+	// Counterpart is the version of the other family's release this one pairs with; empty means
+	// the newest published release of that family in Store.
+	Counterpart string
+	// Store is where releases are published (and counterparts read from).
+	Store store.Store
+	// WorkDir receives the assembled assets, images, the staging store and report.json.
+	WorkDir string
+	// RepoDir is the git repository whose history feeds the release notes.
+	RepoDir string
+	// AuthorNotes is the release author's notes file (Markdown with ## sections); optional.
+	AuthorNotes string
+	// RepoURL turns PR references into links in the notes; optional.
+	RepoURL string
+	// CatalogPath is the compatibility catalog to read; CatalogOut is where the updated catalog is
+	// written after E2E passes (empty: CatalogPath).
+	CatalogPath, CatalogOut string
+	// CatalogPR, when set, is called with the updated catalog instead of (or after) writing it:
+	// the GitHub path opens or updates the catalog pull request.
+	CatalogPR func(ctx context.Context, content []byte) error
+	// Signer signs every asset; Audit is how the auditor checks the signatures.
+	Signer sign.Signer
+	Audit  audit.Config
+	// Provider boots node VMs (measurement and E2E); NodeRoots verify their quotes.
+	Provider  vm.Provider
+	NodeRoots *x509.CertPool
+	// Authority is the TDX simulator platform of local KMS instances in E2E.
+	Authority *tdxsim.Authority
+	// KMSLauncher starts KMS instances for E2E (default: in process on 127.0.0.1).
+	KMSLauncher e2e.KMSLauncher
+	// SkipE2E turns the E2E stage off (reported as skipped; refused for classes where E2E blocks).
+	SkipE2E bool
+	// Created is the fixed time of generated artifacts (SOURCE_DATE_EPOCH or the commit time).
+	Created time.Time
+	// Now is the clock of measurements (default time.Now).
+	Now func() time.Time
+	// RunID labels VMs (CI run id).
+	RunID string
+	// Log receives the SPEC §9 lines.
+	Log *outcome.Logger
+}
+
+// KMSProduct is what the KMS pipeline releases: the product supplies its binary and deployment.
+type KMSProduct struct {
+	// Binary is the KMS executable (linux/amd64, static) placed in each profile's image.
+	Binary string
+	// BinaryPath is where the binary sits in the image (default /usr/local/bin/mero-kms).
+	BinaryPath string
+	// ImageName names the image (default mero-kms); Registry, when set (e.g. ghcr.io/owner),
+	// makes the build stage push each profile's image there and measure the pushed digest.
+	ImageName, Registry string
+	// RegistryUser and RegistryToken authenticate the push (GHCR: a packages:write token).
+	RegistryUser, RegistryToken string
+	// AppCompose renders the dstack app-compose of the KMS pinned to an image reference.
+	AppCompose func(imageRef string) ([]byte, error)
+	// OSImage is the dstack guest OS the KMS runs on; Dstack are its RTMR3 deployment inputs.
+	OSImage *tdxsim.Image
+	Dstack  measure.DstackBoot
+	// TCBStatus is the allowed TCB statuses of generated policies (default UpToDate).
+	TCBStatus []string
+}
+
+// NodeProduct is what the node-image pipeline releases.
+type NodeProduct struct {
+	// Images maps each profile to the image the VM provider boots: a simulator image directory
+	// locally, a GCP image name in production.
+	Images map[release.Profile]string
+	// SBOMPath and SBOMKind say what the SBOM describes (the image directory, or the Packer manifest).
+	SBOMPath, SBOMKind string
+	// BaseImage records the pinned GCP base image (family, project, source image).
+	BaseImage BaseImage
+}
+
+// BaseImage is the pinned GCP TDX base image of the node image (SPEC §3).
+type BaseImage struct {
+	SourceImageFamily  string `json:"source_image_family"`
+	SourceImageProject string `json:"source_image_project"`
+	SourceImage        string `json:"source_image"`
+}
+
+// DefaultBaseImage is the base image of SPEC §3.
+func DefaultBaseImage() BaseImage {
+	return BaseImage{SourceImageFamily: "ubuntu-2404-tdx", SourceImageProject: "confidential-vm-images", SourceImage: "ubuntu-2404-tdx-v20250101"}
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now().UTC()
+}
+
+func (c *Config) catalogOut() string {
+	if c.CatalogOut != "" {
+		return c.CatalogOut
+	}
+	return c.CatalogPath
+}
+
+// loadCatalog loads the catalog, or an empty one when no path is configured.
+func (c *Config) loadCatalog() (*catalog.Catalog, error) {
+	if c.CatalogPath == "" {
+		return catalog.New(), nil
+	}
+	return catalog.LoadFile(c.CatalogPath)
+}

@@ -1,0 +1,271 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/calimero-network/mero-release/pipeline/guard"
+	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/ociimage"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/policy"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sbom"
+	"github.com/calimero-network/mero-release/pipeline/store"
+)
+
+// KMSImage is one profile's built KMS image, as recorded in kms-image-manifest.json.
+type KMSImage struct {
+	// Image is the reference deployments use, pinned by digest.
+	Image string `json:"image"`
+	// Digest is the image manifest digest.
+	Digest string `json:"digest"`
+	// ComposeHash is the dstack compose hash of the app-compose that runs Image.
+	ComposeHash string `json:"compose_hash"`
+	// archive and compose are local build outputs (not recorded).
+	archive, compose string
+}
+
+// KMSImageManifest is kms-image-manifest.json.
+type KMSImageManifest struct {
+	SchemaVersion string                       `json:"schema_version"`
+	Version       string                       `json:"version"`
+	Profiles      map[release.Profile]KMSImage `json:"profiles"`
+}
+
+// ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → counterpart → build the image per
+// profile (pushed when a registry is set) → policies → measurements → SBOM → dependency guard →
+// notes → checksums → sign → stage → audit (staged) → E2E → publish → audit → catalog.
+// Nothing reaches cfg.Store before the staged release passed its audit and (for stable and
+// hotfix releases) E2E; a published release is never modified and a re-run only re-audits it.
+func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, error) {
+	if cfg.Tag.Family != release.KMS {
+		return nil, outcome.UsageErrorf("release-kms: %s is not a mero-kms tag", cfg.Tag)
+	}
+	if product.AppCompose == nil || product.OSImage == nil {
+		return nil, outcome.UsageErrorf("release-kms: the KMS product needs an app-compose renderer and a dstack OS image")
+	}
+	r, err := newRun(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	k := &kmsRun{run: r, product: product, images: map[release.Profile]KMSImage{}, policies: map[release.Profile]*policy.Policy{}}
+	return r.execute(ctx, []Stage{
+		r.versionStage(),
+		r.counterpartStage(),
+		k.buildStage(),
+		k.policyStage(),
+		k.measureStage(),
+		k.sbomStage(),
+		k.dependencyStage(),
+		r.notesStage(),
+		r.checksumStage(),
+		r.signStage(),
+		r.stageStage(),
+		r.stagedAuditStage(),
+		r.e2eStage(),
+		r.publishStage(),
+		r.auditStage("audit", func() store.Store { return cfg.Store }),
+		r.catalogStage(),
+	})
+}
+
+type kmsRun struct {
+	*run
+	product  KMSProduct
+	mu       sync.Mutex
+	images   map[release.Profile]KMSImage
+	policies map[release.Profile]*policy.Policy
+}
+
+// buildStage builds the three profile images concurrently, writes them as OCI archives, pushes
+// them when a registry is configured, and renders each profile's app-compose pinned by digest.
+func (k *kmsRun) buildStage() Stage {
+	return Stage{Name: "build-images", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+		bin, err := os.ReadFile(k.product.Binary)
+		if err != nil {
+			return outcome.UsageErrorf("KMS binary: %v", err)
+		}
+		binPath := orDefault(k.product.BinaryPath, "/usr/local/bin/mero-kms")
+		name := orDefault(k.product.ImageName, "mero-kms")
+		version := k.cfg.Tag.Version.String()
+		g, gctx := errgroup.WithContext(ctx)
+		for _, p := range release.Profiles() {
+			g.Go(func() error {
+				img, err := ociimage.Build(ociimage.Spec{
+					Files:      []ociimage.File{{Path: binPath, Content: bin, Mode: 0o755}},
+					Entrypoint: []string{binPath},
+					Env:        []string{"MERO_KMS_PROFILE=" + string(p), "MERO_KMS_VERSION=" + version},
+					Labels: map[string]string{
+						"org.opencontainers.image.title":    name,
+						"org.opencontainers.image.version":  version,
+						"network.calimero.mero-kms.profile": string(p),
+					},
+					Created: k.cfg.Created,
+				})
+				if err != nil {
+					return fmt.Errorf("build %s image: %w", p, err)
+				}
+				digest, err := ociimage.Digest(img)
+				if err != nil {
+					return err
+				}
+				archive := filepath.Join(k.imageDir, fmt.Sprintf("%s-%s.oci.tar", name, p))
+				if err := ociimage.WriteOCIArchive(img, fmt.Sprintf("%s:%s-%s", name, version, p), archive); err != nil {
+					return err
+				}
+				ref := "localhost/" + name + "@" + digest
+				if k.product.Registry != "" {
+					ref, err = ociimage.Push(gctx, img, fmt.Sprintf("%s/%s:%s-%s", k.product.Registry, name, version, p),
+						k.product.RegistryUser, k.product.RegistryToken)
+					if err != nil {
+						return err
+					}
+					k.cfg.Log.Infof("pushed %s", ref)
+				}
+				compose, err := k.product.AppCompose(ref)
+				if err != nil {
+					return fmt.Errorf("%s app-compose: %w", p, err)
+				}
+				composePath := filepath.Join(k.imageDir, fmt.Sprintf("app-compose-%s.json", p))
+				if err := os.WriteFile(composePath, compose, 0o644); err != nil {
+					return fmt.Errorf("%s app-compose: %w", p, err)
+				}
+				k.mu.Lock()
+				k.images[p] = KMSImage{Image: ref, Digest: digest, archive: archive, compose: composePath}
+				k.mu.Unlock()
+				k.cfg.Log.Infof("built %s image %s", p, digest)
+				return nil
+			})
+		}
+		return g.Wait()
+	}}
+}
+
+// policyStage generates one attestation policy per profile from the counterpart node release's
+// measurements; with no counterpart they are policy_not_ready, which only an rc may publish.
+func (k *kmsRun) policyStage() Stage {
+	return Stage{Name: "policies", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+		var nodes []*measure.Published
+		if k.counterpart != nil {
+			p, err := readPublishedFrom(ctx, k.cfg.Store, *k.counterpart)
+			if err != nil {
+				return fmt.Errorf("counterpart measurements: %w", err)
+			}
+			nodes = append(nodes, p)
+		}
+		tcb := k.product.TCBStatus
+		if len(tcb) == 0 {
+			tcb = policy.DefaultTCBStatus()
+		}
+		for _, p := range release.Profiles() {
+			pol, err := policy.Generate(k.cfg.Tag.Version.String(), p, nodes, tcb)
+			if err != nil {
+				return err
+			}
+			if err := policy.Validate(pol, policy.ValidateOptions{RequireReady: !k.rules.PolicyNotReadyAllowed}); err != nil {
+				return fmt.Errorf("%s: %w", p.PolicyFile(), err)
+			}
+			if pol.NotReady() {
+				k.cfg.Log.Warnf("%s is policy_not_ready (allowed for a %s release)", p.PolicyFile(), k.class)
+			}
+			data, err := pol.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := k.writeAsset(p.PolicyFile(), data); err != nil {
+				return err
+			}
+			k.policies[p] = pol
+		}
+		return policy.ValidateSet(k.policies)
+	}}
+}
+
+// measureStage measures each profile's image by inspection (digest, compose hash, RTMR3 replay).
+func (k *kmsRun) measureStage() Stage {
+	return Stage{Name: "measure", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+		var inputs []measure.KMSInput
+		for _, p := range release.Profiles() {
+			img := k.images[p]
+			inputs = append(inputs, measure.KMSInput{Profile: p, Image: img.archive, Compose: img.compose})
+		}
+		pub, err := measure.MeasureKMS(ctx, inputs, measure.KMSOptions{
+			Version: k.cfg.Tag.Version.String(), OSImage: k.product.OSImage, Dstack: k.product.Dstack, Now: k.cfg.now, Log: k.cfg.Log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := measure.CheckDistinct(pub); err != nil {
+			return err
+		}
+		manifest := KMSImageManifest{SchemaVersion: "1", Version: k.cfg.Tag.Version.String(), Profiles: map[release.Profile]KMSImage{}}
+		for _, p := range release.Profiles() {
+			img := k.images[p]
+			img.ComposeHash = pub.Profiles[p].ComposeHash
+			manifest.Profiles[p] = img
+		}
+		data, err := json.MarshalIndent(manifest, "", "  ")
+		if err != nil {
+			return fmt.Errorf("kms image manifest: %w", err)
+		}
+		if err := k.writeAsset(release.KMSImageManifest, append(data, '\n')); err != nil {
+			return err
+		}
+		return k.measurementsAsset(pub)
+	}}
+}
+
+// sbomStage generates the SPDX SBOM of the production (locked-read-only) image.
+func (k *kmsRun) sbomStage() Stage {
+	return Stage{Name: "sbom", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+		doc, err := sbom.Generate(ctx, sbom.Input{
+			Path: k.images[release.LockedReadOnly].archive, Kind: sbom.OCIArchive,
+			Name: orDefault(k.product.ImageName, "mero-kms"), Version: k.cfg.Tag.Version.String(), Created: k.cfg.Created,
+		})
+		if err != nil {
+			return err
+		}
+		return k.writeAsset(release.SBOMFile, doc)
+	}}
+}
+
+// dependencyStage is the KMS ↔ node dependency guard; advisory for release candidates, whose
+// pair reaches the catalog only after their E2E.
+func (k *kmsRun) dependencyStage() Stage {
+	return Stage{
+		Name:     "dependency-guard",
+		Advisory: func() bool { return k.class == release.RC },
+		Skip: func() string {
+			if s := k.unlessPublished(); s != "" {
+				return s
+			}
+			if k.counterpart == nil {
+				return "no counterpart release"
+			}
+			return ""
+		},
+		Run: func(ctx context.Context) error {
+			cat, err := k.cfg.loadCatalog()
+			if err != nil {
+				return err
+			}
+			rep, err := guard.Dependency(ctx, guard.DependencyInput{Tag: k.cfg.Tag, Counterpart: *k.counterpart, Store: k.cfg.Store, Catalog: cat, Policies: k.policies})
+			rep.Log(k.cfg.Log)
+			return err
+		},
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

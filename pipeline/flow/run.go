@@ -1,0 +1,194 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/guard"
+	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/store"
+	"github.com/calimero-network/mero-release/pipeline/store/dir"
+)
+
+// run is the state one pipeline run shares between its stages.
+type run struct {
+	cfg    *Config
+	report *Report
+
+	class release.Class
+	rules release.Rules
+	// published are the store's published tags; alreadyPublished is true when Tag is among them.
+	published        []release.Tag
+	alreadyPublished bool
+	// counterpart is the release of the other family this one pairs with (nil: none).
+	counterpart *release.Tag
+
+	assets   string // assembled release assets
+	imageDir string // built images and their compose files
+	staging  store.Store
+	overlay  store.Store
+
+	measurements *measure.Published
+	catalog      *catalog.Catalog
+	notes        []byte
+	e2eRan       bool
+	e2ePassed    bool
+}
+
+func newRun(cfg *Config) (*run, error) {
+	if cfg.Store == nil {
+		return nil, outcome.UsageErrorf("release %s: no store configured", cfg.Tag)
+	}
+	if cfg.WorkDir == "" {
+		return nil, outcome.UsageErrorf("release %s: no work directory configured", cfg.Tag)
+	}
+	if cfg.Signer == nil {
+		return nil, outcome.UsageErrorf("release %s: no signer configured", cfg.Tag)
+	}
+	base := filepath.Join(cfg.WorkDir, cfg.Tag.String())
+	r := &run{cfg: cfg, report: &Report{Tag: cfg.Tag.String()},
+		assets: filepath.Join(base, "assets"), imageDir: filepath.Join(base, "images")}
+	// a fresh assembly every run: stale assets of an earlier attempt are never published
+	for _, d := range []string{r.assets, r.imageDir, filepath.Join(base, "staging")} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("release %s: clean %s: %w", cfg.Tag, d, err)
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("release %s: %w", cfg.Tag, err)
+		}
+	}
+	staging, err := dir.New(filepath.Join(base, "staging"))
+	if err != nil {
+		return nil, fmt.Errorf("release %s: staging store: %w", cfg.Tag, err)
+	}
+	r.staging = staging
+	r.overlay = store.Overlay{Top: staging, Base: cfg.Store}
+	return r, nil
+}
+
+// writeReport stores report.json next to the assets.
+func (r *run) writeReport() {
+	b, err := r.report.JSON()
+	if err != nil {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(r.cfg.WorkDir, r.cfg.Tag.String(), "report.json"), b, 0o644)
+}
+
+// unlessPublished skips a stage when the release is already published (a re-run).
+func (r *run) unlessPublished() string {
+	if r.alreadyPublished {
+		return "already published: nothing to rebuild, the audit re-checks it"
+	}
+	return ""
+}
+
+// versionStage is the version sync guard, the progression rule and the release class.
+func (r *run) versionStage() Stage {
+	return Stage{Name: "version-sync", Run: func(ctx context.Context) error {
+		tag := r.cfg.Tag
+		if err := guard.VersionSync(tag, r.cfg.ConfiguredVersion); err != nil {
+			return err
+		}
+		r.cfg.Log.Passf("version sync: %s matches %s=%s", tag, tag.Family.VersionVariable(), r.cfg.ConfiguredVersion)
+		names, err := r.cfg.Store.Tags(ctx)
+		if err != nil {
+			return fmt.Errorf("list published releases: %w", err)
+		}
+		r.published = release.ParseTags(names)
+		r.alreadyPublished = slices.Contains(r.published, tag)
+		if err := release.Progression(tag, r.published); err != nil {
+			return err
+		}
+		r.class = release.Classify(tag, r.published)
+		r.rules = release.RulesFor(r.class)
+		r.report.Class = string(r.class)
+		r.cfg.Log.Infof("%s is a %s release (E2E %s, policy_not_ready %s)", tag, r.class,
+			map[bool]string{true: "blocking", false: "advisory"}[r.rules.E2EBlocking],
+			map[bool]string{true: "allowed", false: "refused"}[r.rules.PolicyNotReadyAllowed])
+		if r.cfg.SkipE2E && r.rules.E2EBlocking {
+			return outcome.UsageErrorf("%s: E2E cannot be skipped for a %s release", tag, r.class)
+		}
+		return nil
+	}}
+}
+
+// counterpartStage resolves the counterpart release: the configured version (it must be
+// published) or the newest published release of the other family.
+func (r *run) counterpartStage() Stage {
+	return Stage{Name: "counterpart", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		other := r.cfg.Tag.Family.Counterpart()
+		if r.cfg.Counterpart != "" {
+			v, err := release.ParseVersion(r.cfg.Counterpart)
+			if err != nil {
+				return fmt.Errorf("counterpart: %w", err)
+			}
+			t := release.Tag{Family: other, Version: v}
+			if !slices.Contains(r.published, t) {
+				return outcome.VerificationErrorf("counterpart %s is not a published release in the store", t)
+			}
+			r.counterpart = &t
+		} else {
+			for _, p := range r.published {
+				if p.Family == other && (r.counterpart == nil || p.Version.Compare(r.counterpart.Version) > 0) {
+					p := p
+					r.counterpart = &p
+				}
+			}
+		}
+		if r.counterpart == nil {
+			r.cfg.Log.Warnf("no published %s release to pair %s with: policies stay not ready and E2E cannot run", other.Title(), r.cfg.Tag)
+			return nil
+		}
+		r.cfg.Log.Infof("counterpart: %s", r.counterpart)
+		cat, err := r.cfg.loadCatalog()
+		if err != nil {
+			return err
+		}
+		r.catalog = cat
+		return nil
+	}}
+}
+
+// pair returns the (kms, node) versions of this release and its counterpart.
+func (r *run) pair() (kms, node string) {
+	if r.counterpart == nil {
+		return "", ""
+	}
+	if r.cfg.Tag.Family == release.KMS {
+		return r.cfg.Tag.Version.String(), r.counterpart.Version.String()
+	}
+	return r.counterpart.Version.String(), r.cfg.Tag.Version.String()
+}
+
+// readPublishedFrom reads published-mrtds.json of a release in the store.
+func readPublishedFrom(ctx context.Context, st store.Store, tag release.Tag) (*measure.Published, error) {
+	rc, err := st.OpenAsset(ctx, tag.String(), release.PublishedMRTDsFile)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, outcome.MissingAssetErrorf("%s: %s: not found", tag, release.PublishedMRTDsFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tag, err)
+	}
+	defer rc.Close()
+	p, err := measure.ReadPublished(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tag, err)
+	}
+	return p, nil
+}
+
+// writeAsset writes one assembled asset.
+func (r *run) writeAsset(name string, data []byte) error {
+	if err := os.WriteFile(filepath.Join(r.assets, name), data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
