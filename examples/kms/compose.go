@@ -5,15 +5,13 @@
 package kms
 
 import (
-	"bytes"
-	"crypto/sha256"
 	_ "embed" // the compose file
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -51,9 +49,9 @@ func AllowedEnvs() []string {
 	return []string{"MERO_KMS_POLICY_SHA256", "MERO_KMS_POLICY_URL", "MERO_KMS_PROFILE", "MERO_KMS_VERSION"}
 }
 
-// AppCompose returns dstack's app-compose manifest running imageRef as canonical JSON (keys
-// sorted recursively, compact, UTF-8, no HTML escaping): the document whose SHA-256 is the
-// compose hash dstack extends into RTMR3 (SPEC §11).
+// AppCompose returns dstack's app-compose manifest running imageRef as canonical JSON
+// (measure.CanonicalJSON: keys sorted recursively, compact, UTF-8, no HTML escaping): the
+// document whose SHA-256 is the compose hash dstack extends into RTMR3 (SPEC §11).
 func AppCompose(imageRef string) ([]byte, error) {
 	compose, err := RenderCompose(imageRef)
 	if err != nil {
@@ -72,21 +70,26 @@ func AppCompose(imageRef string) ([]byte, error) {
 		"public_sysinfo":             true,
 		"no_instance_id":             true,
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(manifest); err != nil { // maps are encoded with sorted keys
+	doc, err := json.Marshal(manifest)
+	if err != nil {
 		return nil, fmt.Errorf("encode app-compose: %w", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return measure.CanonicalJSON(appComposeName, doc)
 }
 
-// ComposeHash returns the dstack compose hash of AppCompose(imageRef): SHA-256, hex.
+// appComposeName labels the app-compose in errors.
+const appComposeName = "mero-kms app-compose"
+
+// ComposeHash returns the dstack compose hash of AppCompose(imageRef) as the KMS measurement
+// computes it (measure.ParseCompose): SHA-256 of the canonical JSON, hex.
 func ComposeHash(imageRef string) (string, error) {
 	b, err := AppCompose(imageRef)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	c, err := measure.ParseCompose(appComposeName, b)
+	if err != nil {
+		return "", err
+	}
+	return c.HashHex(), nil
 }

@@ -224,3 +224,15 @@ func TestDstackEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestDstackEventSeparatesNameAndPayload(t *testing.T) {
+	a := measure.DstackEvent("compose-hash", []byte{1, 2})
+	b := measure.DstackEvent("compose-hash", []byte{1, 3})
+	c := measure.DstackEvent("app-id", []byte{1, 2})
+	if a.IMR != 3 || a.Digest == b.Digest || a.Digest == c.Digest {
+		t.Errorf("dstack events do not separate name and payload: %+v %+v %+v", a, b, c)
+	}
+	if a.Digest != measure.DstackEventDigest("compose-hash", []byte{1, 2}) {
+		t.Error("DstackEvent's digest is not DstackEventDigest")
+	}
+}

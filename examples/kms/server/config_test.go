@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
+	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
 
@@ -212,13 +215,7 @@ func TestConfigFSQuoter(t *testing.T) {
 	}
 }
 
-func TestDstackEvent(t *testing.T) {
-	a := DstackEvent("compose-hash", []byte{1, 2})
-	b := DstackEvent("compose-hash", []byte{1, 3})
-	c := DstackEvent("app-id", []byte{1, 2})
-	if a.IMR != 3 || a.Digest == b.Digest || a.Digest == c.Digest {
-		t.Errorf("dstack events do not separate name and payload: %+v %+v %+v", a, b, c)
-	}
+func TestBootSimulatedDstack(t *testing.T) {
 	auth, _ := tdxsim.NewAuthority([]byte("x"))
 	v1, err := BootSimulatedDstack(context.Background(), auth, strings.Repeat("01", 32))
 	if err != nil {
@@ -228,5 +225,26 @@ func TestDstackEvent(t *testing.T) {
 	m1, m2 := v1.Measurements(), v2.Measurements()
 	if m1.RTMR[3] == m2.RTMR[3] || m1.MRTD != m2.MRTD || m1.RTMR[2] != m2.RTMR[2] {
 		t.Error("the compose hash must change RTMR3 and only RTMR3")
+	}
+	// RTMR3 is the replay of the events the KMS measurement replays (pipeline/measure).
+	var hash [32]byte
+	copy(hash[:], bytes.Repeat([]byte{0x01}, 32))
+	events, err := measure.DstackBoot{}.Events(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayed, err := tdx.Replay(events)
+	if err != nil || replayed[3] != m1.RTMR[3] {
+		t.Errorf("RTMR3 %x is not the replay of measure.DstackBoot{}.Events (%x, %v)", m1.RTMR[3], replayed[3], err)
+	}
+	v1.Shutdown()
+	v2.Shutdown()
+	for _, bad := range []string{"", "01", strings.Repeat("zz", 32), strings.Repeat("01", 31), strings.Repeat("01", 33)} {
+		if vm, err := BootSimulatedDstack(context.Background(), auth, bad); err == nil || !strings.Contains(err.Error(), "not 64 hex characters") {
+			t.Errorf("compose hash %q: %v", bad, err)
+			if vm != nil {
+				vm.Shutdown()
+			}
+		}
 	}
 }

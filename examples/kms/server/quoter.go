@@ -1,10 +1,8 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,29 +11,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/calimero-network/mero-release/pipeline/tdx"
+	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
 
 // Quoter produces the KMS's own TDX quotes, with the given report data.
 type Quoter interface {
 	Quote(reportData [64]byte) ([]byte, error)
-}
-
-// DstackEventType is the event type dstack's guest agent uses for the runtime events it extends
-// into RTMR3 (app id, compose hash, instance id, …).
-const DstackEventType uint32 = 0x08000001
-
-// DstackEvent returns a dstack runtime event for RTMR3: its digest is
-// SHA384(event type as 4 little-endian bytes ‖ ":" ‖ name ‖ ":" ‖ payload), dstack's encoding.
-func DstackEvent(name string, payload []byte) tdx.Event {
-	var b bytes.Buffer
-	_ = binary.Write(&b, binary.LittleEndian, DstackEventType)
-	b.WriteString(":")
-	b.WriteString(name)
-	b.WriteString(":")
-	b.Write(payload)
-	return tdx.Event{IMR: 3, Digest: tdx.Digest(b.Bytes()), EventType: name, Event: hex.EncodeToString(payload)}
 }
 
 // DstackOSImage is the stand-in for the dstack guest OS image a KMS runs on in local mode:
@@ -55,35 +37,25 @@ func DstackOSImage() *tdxsim.Image {
 	}
 }
 
-// DstackBootEvents are the RTMR3 events dstack's guest agent extends while it boots an app
-// with compose hash compose (32 bytes), for an app-compose with no_instance_id and the "kms"
-// key provider: system-preparing, app-id (the first 20 bytes of the compose hash), compose-hash,
-// instance-id (empty), boot-mr-done, key-provider {"name":"kms","id":""}, system-ready.
-func DstackBootEvents(compose []byte) []tdx.Event {
-	return []tdx.Event{
-		DstackEvent("system-preparing", nil),
-		DstackEvent("app-id", compose[:20]),
-		DstackEvent("compose-hash", compose),
-		DstackEvent("instance-id", nil),
-		DstackEvent("boot-mr-done", nil),
-		DstackEvent("key-provider", []byte(`{"name":"kms","id":""}`)),
-		DstackEvent("system-ready", nil),
-	}
-}
-
-// BootSimulatedDstack boots DstackOSImage on the TDX simulator and extends RTMR3 with
-// DstackBootEvents for the compose hash (hex SHA-256 of the normalised app-compose). The VM is
-// the KMS's Quoter in local mode; Shutdown it when the KMS stops.
+// BootSimulatedDstack boots DstackOSImage on the TDX simulator and extends RTMR3 with the
+// dstack boot events of the KMS's deployment for the compose hash (hex SHA-256 of the
+// normalised app-compose): measure.DstackBoot{}.Events, the very events the KMS measurement
+// replays, so that the simulated KMS's registers are the published ones. The VM is the KMS's
+// Quoter in local mode; Shutdown it when the KMS stops.
 func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHashHex string) (*tdxsim.VM, error) {
-	compose, err := hex.DecodeString(composeHashHex)
-	if err != nil || len(compose) != 32 {
+	b, err := hex.DecodeString(composeHashHex)
+	if err != nil || len(b) != 32 {
 		return nil, fmt.Errorf("simulated dstack: compose hash %q is not 64 hex characters (SHA-256)", composeHashHex)
+	}
+	events, err := measure.DstackBoot{}.Events([32]byte(b))
+	if err != nil {
+		return nil, fmt.Errorf("simulated dstack: %w", err)
 	}
 	vm, err := auth.Boot(ctx, DstackOSImage())
 	if err != nil {
 		return nil, fmt.Errorf("simulated dstack: %w", err)
 	}
-	for _, ev := range DstackBootEvents(compose) {
+	for _, ev := range events {
 		if err := vm.ExtendRTMR3(ev); err != nil {
 			vm.Shutdown()
 			return nil, fmt.Errorf("simulated dstack: %w", err)
