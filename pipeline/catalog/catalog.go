@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/jsonsyntax"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -80,7 +81,7 @@ func Load(r io.Reader) (*Catalog, error) {
 	if len(data) > maxFileSize {
 		return nil, outcome.VerificationErrorf("compatibility catalog: larger than %d bytes", maxFileSize)
 	}
-	if err := checkSyntax(data); err != nil {
+	if err := jsonsyntax.Check(data); err != nil {
 		return nil, outcome.VerificationErrorf("compatibility catalog: %v", err)
 	}
 	var raw rawCatalog

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/jsonsyntax"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -82,7 +83,7 @@ func Load(r io.Reader) (*Policy, error) {
 	if len(data) > maxFileSize {
 		return nil, outcome.VerificationErrorf("attestation policy: larger than %d bytes", maxFileSize)
 	}
-	if err := checkSyntax(data); err != nil {
+	if err := jsonsyntax.Check(data); err != nil {
 		return nil, outcome.VerificationErrorf("attestation policy: %v", err)
 	}
 	if err := validateSchema(data); err != nil {

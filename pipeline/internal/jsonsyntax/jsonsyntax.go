@@ -1,4 +1,7 @@
-package catalog
+// Package jsonsyntax checks the syntax of the JSON files the pipeline reads (the compatibility
+// catalog, attestation policies) before they are decoded: exactly one well-formed value, no
+// duplicate object keys, nothing after it, every error naming its line and column.
+package jsonsyntax
 
 import (
 	"bytes"
@@ -9,10 +12,10 @@ import (
 	"strconv"
 )
 
-// checkSyntax checks that data is exactly one well-formed JSON value with no duplicate object
-// keys and nothing after it. Errors carry the line and column of the problem and, for
-// duplicate keys, the JSON path of the object.
-func checkSyntax(data []byte) error {
+// Check checks that data is exactly one well-formed JSON value with no duplicate object keys
+// and nothing after it. Errors carry the line and column (1-based, in bytes) of the problem
+// and, for duplicate keys, the JSON path of the object ("a.b[2]", or "the top-level object").
+func Check(data []byte) error {
 	type frame struct {
 		obj     bool
 		path    string
