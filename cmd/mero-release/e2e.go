@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/calimero-network/mero-release/examples/kms"
+	"github.com/calimero-network/mero-release/examples/kms/local"
 	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
@@ -223,7 +224,7 @@ a release missing from the store.`,
 			o := e2e.Options{
 				Store: st, KMSRelease: kmsRelease, NodeRelease: nodeRelease, Catalog: cat,
 				Provider: vmsim.New(auth), Images: e2e.ManifestImages{Store: st, BaseDir: imageBase}, NodeRoots: roots,
-				KMS:                  &e2e.InProcessKMS{Authority: auth, NodeRoots: roots, Log: a.log},
+				KMS:                  &local.InProcessKMS{Authority: auth, NodeRoots: roots, Log: a.log},
 				CheckKMSMeasurements: checkKMS, RunID: runID, Log: a.log,
 			}
 			if nodeImage != "" {

@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/calimero-network/mero-release/examples/kms"
+	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
-	"github.com/calimero-network/mero-release/pipeline/e2e/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"

@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	kms "github.com/calimero-network/mero-release/examples/kms"
+	"github.com/calimero-network/mero-release/examples/kms/local"
 	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
-	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -216,7 +216,7 @@ func (a *app) releaseTDX(ctx context.Context, f *releaseFlags, cfg *flow.Config)
 	default:
 		return outcome.UsageErrorf("--provider %q: must be sim or gcp", f.provider)
 	}
-	cfg.KMSLauncher = &e2e.InProcessKMS{Authority: auth, NodeRoots: cfg.NodeRoots, Log: a.log}
+	cfg.KMSLauncher = &local.InProcessKMS{Authority: auth, NodeRoots: cfg.NodeRoots, Log: a.log}
 	return nil
 }
 

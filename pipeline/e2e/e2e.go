@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -175,14 +174,14 @@ func caseName(kmsVersion, nodeVersion string, p release.Profile) string {
 }
 
 // loadPolicy reads attestation-policy-{profile}.json of a KMS release from the store, as the
-// KMS would load it (server.LoadPolicyBytes: schema, version and profile checked).
-func (s *suite) loadPolicy(ctx context.Context, kmsVersion string, p release.Profile) (*server.LoadedPolicy, error) {
+// KMS would load it (policy.LoadForKMS: schema, version and profile checked).
+func (s *suite) loadPolicy(ctx context.Context, kmsVersion string, p release.Profile) (*policy.Loaded, error) {
 	tag := release.KMS.TagPrefix() + kmsVersion
 	data, err := s.readAsset(ctx, tag, p.PolicyFile())
 	if err != nil {
 		return nil, err
 	}
-	return server.LoadPolicyBytes(data, tag+"/"+p.PolicyFile(), "", kmsVersion, string(p))
+	return policy.LoadForKMS(data, tag+"/"+p.PolicyFile(), "", kmsVersion, string(p))
 }
 
 func (s *suite) readAsset(ctx context.Context, tag, name string) ([]byte, error) {
@@ -228,7 +227,7 @@ type pairResult struct {
 // run deploys a node from nodeVersion/profile, starts a KMS with lp, and runs boot
 // verification, KMS attestation and key release; the VM and the KMS are removed on every path.
 // Results are memoised per KMS policy, node version and profile.
-func (s *suite) run(ctx context.Context, lp *server.LoadedPolicy, nodeVersion string, p release.Profile, kmsExpected *measure.Record) *pairResult {
+func (s *suite) run(ctx context.Context, lp *policy.Loaded, nodeVersion string, p release.Profile, kmsExpected *measure.Record) *pairResult {
 	key := lp.SHA256 + "|" + nodeVersion + "|" + string(p)
 	if r, ok := s.memo[key]; ok {
 		return r
@@ -238,7 +237,7 @@ func (s *suite) run(ctx context.Context, lp *server.LoadedPolicy, nodeVersion st
 	return r
 }
 
-func (s *suite) runOnce(ctx context.Context, lp *server.LoadedPolicy, nodeVersion string, p release.Profile, kmsExpected *measure.Record) (r *pairResult) {
+func (s *suite) runOnce(ctx context.Context, lp *policy.Loaded, nodeVersion string, p release.Profile, kmsExpected *measure.Record) (r *pairResult) {
 	r = &pairResult{}
 	fail := func(step string, err error) *pairResult {
 		r.step, r.err = step, err
@@ -561,7 +560,7 @@ func measurementMismatch(details string) error {
 // stale finds the policy the node must be refused by: the previous KMS release's policy of
 // profile p, or, with no earlier KMS release, one generated from the previous node release's
 // published-mrtds.json. skip says why the check cannot run.
-func (s *suite) stale(ctx context.Context, p release.Profile) (lp *server.LoadedPolicy, from, skip string, err error) {
+func (s *suite) stale(ctx context.Context, p release.Profile) (lp *policy.Loaded, from, skip string, err error) {
 	names, err := s.o.Store.Tags(ctx)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("list releases: %w", err)
@@ -596,7 +595,7 @@ func (s *suite) stale(ctx context.Context, p release.Profile) (lp *server.Loaded
 	if err != nil {
 		return nil, "", "", err
 	}
-	lp, err = server.LoadPolicyBytes(data, "policy generated from "+prevNode.String(), "", s.kmsVersion(), string(p))
+	lp, err = policy.LoadForKMS(data, "policy generated from "+prevNode.String(), "", s.kmsVersion(), string(p))
 	if err != nil {
 		return nil, "", "", err
 	}

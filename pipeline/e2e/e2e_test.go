@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/calimero-network/mero-release/examples/kms/local"
+	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
-	"github.com/calimero-network/mero-release/pipeline/e2e/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
@@ -386,7 +387,7 @@ func TestKMSMeasurements(t *testing.T) {
 	w2.AddKMS(t, "1.0.0", e2etest.Policies(t, "1.0.0", n))
 	o := w2.Options("1.0.0", "1.0.0", nil, outcome.NewLogger(w2.log))
 	o.CheckKMSMeasurements = true
-	o.KMS = &e2e.InProcessKMS{Authority: w2.Authority, NodeRoots: w2.Authority.RootPool(), ComposeHash: strings.Repeat("ee", 32)}
+	o.KMS = &local.InProcessKMS{Authority: w2.Authority, NodeRoots: w2.Authority.RootPool(), ComposeHash: strings.Repeat("ee", 32)}
 	rep, err := e2e.Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -3,16 +3,8 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
-	"net"
-	"net/http"
-	"sync"
-	"time"
 
-	"github.com/calimero-network/mero-release/examples/kms"
-	"github.com/calimero-network/mero-release/examples/kms/server"
-	"github.com/calimero-network/mero-release/pipeline/outcome"
-	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
+	"github.com/calimero-network/mero-release/pipeline/policy"
 )
 
 // KMSInstance is a running KMS the suite talks to.
@@ -25,106 +17,10 @@ type KMSInstance interface {
 	Close() error
 }
 
-// KMSLauncher starts a KMS configured with one attestation policy (its kms_version and
-// profile are the KMS's MERO_KMS_VERSION and MERO_KMS_PROFILE).
+// KMSLauncher starts a KMS configured with one attestation policy, already checked as the KMS
+// checks it at start-up (policy.LoadForKMS: its kms_version and profile are the KMS's
+// MERO_KMS_VERSION and MERO_KMS_PROFILE). The in-process launcher of the sample KMS is
+// examples/kms/local.InProcessKMS.
 type KMSLauncher interface {
-	Launch(ctx context.Context, p *server.LoadedPolicy) (KMSInstance, error)
-}
-
-// InProcessKMS launches the sample KMS (examples/kms/server) in this process on a loopback
-// listener (127.0.0.1, port 0), its own quotes coming from a simulated dstack VM. It counts
-// the instances still open so that tests can prove every KMS was stopped.
-type InProcessKMS struct {
-	// Authority signs the KMS's quotes (the simulated dstack VM's platform).
-	Authority *tdxsim.Authority
-	// NodeRoots are the roots node quotes must chain to.
-	NodeRoots *x509.CertPool
-	// ComposeHash is extended into the KMS VM's RTMR3; empty means kms.ComposeHash(kms.LocalImage).
-	ComposeHash string
-	// RootSecret is the key-derivation secret; empty means server.DevRootSecret.
-	RootSecret []byte
-	// Log receives the KMS's [WARN] lines (policy_not_ready, refusals).
-	Log *outcome.Logger
-
-	mu   sync.Mutex
-	open int
-}
-
-// Open returns the number of launched KMS instances not yet closed.
-func (l *InProcessKMS) Open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.open
-}
-
-// Launch implements KMSLauncher.
-func (l *InProcessKMS) Launch(ctx context.Context, p *server.LoadedPolicy) (KMSInstance, error) {
-	if l.Authority == nil || l.NodeRoots == nil {
-		return nil, outcome.UsageErrorf("in-process KMS: an authority and node roots are required")
-	}
-	hash := l.ComposeHash
-	if hash == "" {
-		h, err := kms.ComposeHash(kms.LocalImage)
-		if err != nil {
-			return nil, err
-		}
-		hash = h
-	}
-	secret := l.RootSecret
-	if len(secret) == 0 {
-		secret = []byte(server.DevRootSecret)
-	}
-	vm, err := server.BootSimulatedDstack(ctx, l.Authority, hash)
-	if err != nil {
-		return nil, fmt.Errorf("start KMS %s (%s): %w", p.Policy.KMSVersion, p.Policy.Profile, err)
-	}
-	srv, err := server.New(server.Options{Policy: p, RootSecret: secret, Quoter: vm, TrustedRoots: l.NodeRoots, Log: l.Log})
-	if err != nil {
-		vm.Shutdown()
-		return nil, fmt.Errorf("start KMS %s (%s): %w", p.Policy.KMSVersion, p.Policy.Profile, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		vm.Shutdown()
-		return nil, fmt.Errorf("start KMS %s (%s): %w", p.Policy.KMSVersion, p.Policy.Profile, err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	inst := &inProcess{l: l, url: "http://" + ln.Addr().String(), hs: hs, vm: vm, roots: l.Authority.RootPool(), done: make(chan struct{})}
-	go func() {
-		_ = hs.Serve(ln) // returns http.ErrServerClosed after Close
-		close(inst.done)
-	}()
-	l.mu.Lock()
-	l.open++
-	l.mu.Unlock()
-	return inst, nil
-}
-
-type inProcess struct {
-	l      *InProcessKMS
-	url    string
-	hs     *http.Server
-	vm     *tdxsim.VM
-	roots  *x509.CertPool
-	done   chan struct{}
-	once   sync.Once
-	closed error
-}
-
-func (i *inProcess) URL() string                  { return i.url }
-func (i *inProcess) TrustedRoots() *x509.CertPool { return i.roots }
-
-// Close shuts the listener and the simulated VM down once; later calls return the first result.
-func (i *inProcess) Close() error {
-	i.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		i.closed = i.hs.Shutdown(ctx)
-		<-i.done
-		i.vm.Shutdown()
-		i.l.mu.Lock()
-		i.l.open--
-		i.l.mu.Unlock()
-	})
-	return i.closed
+	Launch(ctx context.Context, p *policy.Loaded) (KMSInstance, error)
 }

@@ -20,10 +20,10 @@ import (
 
 // The environment variables of the sample KMS (SPEC §8; examples/kms/README.md).
 const (
-	EnvVersion          = "MERO_KMS_VERSION"
-	EnvProfile          = "MERO_KMS_PROFILE"
-	EnvPolicyURL        = "MERO_KMS_POLICY_URL"
-	EnvPolicySHA256     = "MERO_KMS_POLICY_SHA256"
+	EnvVersion          = policy.EnvKMSVersion
+	EnvProfile          = policy.EnvKMSProfile
+	EnvPolicyURL        = policy.EnvPolicyURL
+	EnvPolicySHA256     = policy.EnvPolicySHA256
 	EnvListen           = "MERO_KMS_LISTEN"
 	EnvRootSecretFile   = "MERO_KMS_ROOT_SECRET_FILE"
 	EnvQuoteSource      = "MERO_KMS_QUOTE_SOURCE"
@@ -149,12 +149,8 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// LoadedPolicy is a policy fetched at start-up with its raw bytes' digest.
-type LoadedPolicy struct {
-	Policy *policy.Policy
-	SHA256 string
-	Source string
-}
+// LoadedPolicy is a policy fetched at start-up with its raw bytes' digest and source.
+type LoadedPolicy = policy.Loaded
 
 // FetchPolicy fetches the policy at rawURL (http://, https:// or file://; a URL without a
 // scheme is a file path), checks the optional SHA-256 pin over the fetched bytes, loads it with
@@ -169,24 +165,10 @@ func FetchPolicy(ctx context.Context, client *http.Client, rawURL, wantSHA256, v
 	return LoadPolicyBytes(data, rawURL, wantSHA256, version, profile)
 }
 
-// LoadPolicyBytes is FetchPolicy on bytes already fetched from source (named in errors).
+// LoadPolicyBytes is FetchPolicy on bytes already fetched from source (named in errors): the
+// start-up rule of policy.LoadForKMS.
 func LoadPolicyBytes(data []byte, source, wantSHA256, version, profile string) (*LoadedPolicy, error) {
-	sum := sha256.Sum256(data)
-	got := hex.EncodeToString(sum[:])
-	if wantSHA256 != "" && !strings.EqualFold(got, wantSHA256) {
-		return nil, outcome.VerificationErrorf("attestation policy %s: SHA-256 is %s but %s pins %s: refusing to start", source, got, EnvPolicySHA256, strings.ToLower(wantSHA256))
-	}
-	p, err := policy.Load(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("attestation policy %s: %w", source, err)
-	}
-	if p.KMSVersion != version {
-		return nil, outcome.VerificationErrorf("attestation policy %s: kms_version is %q but %s is %q: refusing to start", source, p.KMSVersion, EnvVersion, version)
-	}
-	if string(p.Profile) != profile {
-		return nil, outcome.VerificationErrorf("attestation policy %s: profile is %q but %s is %q: refusing to start", source, p.Profile, EnvProfile, profile)
-	}
-	return &LoadedPolicy{Policy: p, SHA256: got, Source: source}, nil
+	return policy.LoadForKMS(data, source, wantSHA256, version, profile)
 }
 
 func fetch(ctx context.Context, client *http.Client, rawURL string) ([]byte, error) {

@@ -1,8 +1,9 @@
 // Package e2etest builds release worlds for E2E tests: a directory release store holding
 // mero-tee releases (simulator node images on disk, measured into published-mrtds.json, and a
 // node-image-manifest.json naming them) and mero-kms releases (attestation policies and the
-// KMS's published-mrtds.json), a vmsim provider and an in-process KMS launcher, all on one
-// simulated TDX platform.
+// KMS's published-mrtds.json), a vmsim provider and an in-process KMS launcher
+// (examples/kms/local), all on one simulated TDX platform. Only tests use it; it lives beside
+// the sample KMS because it starts it, and pipeline/ never imports the product it releases.
 package e2etest
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/calimero-network/mero-release/examples/kms"
+	"github.com/calimero-network/mero-release/examples/kms/local"
 	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
@@ -44,7 +46,7 @@ type World struct {
 	Authority *tdxsim.Authority
 	Provider  *vmsim.Provider
 	// KMS is the in-process launcher; KMS.Open() is 0 once every instance is stopped.
-	KMS *e2e.InProcessKMS
+	KMS *local.InProcessKMS
 }
 
 // New returns an empty world on the simulator's default authority (tdxsim.DefaultSeed), the
@@ -62,7 +64,7 @@ func New(t testing.TB) *World {
 	}
 	w := &World{Root: root, StoreDir: filepath.Join(root, "store"), ImagesDir: filepath.Join(root, "images"), Store: st,
 		Authority: auth, Provider: vmsim.New(auth)}
-	w.KMS = &e2e.InProcessKMS{Authority: auth, NodeRoots: auth.RootPool()}
+	w.KMS = &local.InProcessKMS{Authority: auth, NodeRoots: auth.RootPool()}
 	return w
 }
 
