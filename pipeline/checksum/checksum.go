@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -267,22 +268,9 @@ func hashOne(ctx context.Context, h hash.Hash, buf []byte, open func() (io.ReadC
 		}
 	}
 	h.Reset()
-	// ctxReader hides any WriterTo of the file so that io.CopyBuffer really uses buf.
-	if _, err := io.CopyBuffer(h, ctxReader{ctx: ctx, r: rc}, buf); err != nil {
+	// ctxio.Reader hides any WriterTo of the file so that io.CopyBuffer really uses buf.
+	if _, err := io.CopyBuffer(h, ctxio.Reader(ctx, rc), buf); err != nil {
 		return hashResult{err: fmt.Errorf("read: %w", err)}
 	}
 	return hashResult{digest: hex.EncodeToString(h.Sum(nil))}
-}
-
-// ctxReader stops a copy when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

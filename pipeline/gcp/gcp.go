@@ -15,6 +15,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 )
@@ -312,7 +313,7 @@ func (p *Provider) waitRunning(ctx context.Context, name string) error {
 		case wctx.Err() == nil:
 			return fmt.Errorf("gcp: get vm %s: %w", name, err)
 		}
-		if err := sleep(wctx, p.cfg.PollInterval); err != nil {
+		if err := ctxio.Sleep(wctx, p.cfg.PollInterval); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("gcp: wait for vm %s to run (status %s): %w", name, last, ctx.Err())
 			}
@@ -336,7 +337,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 			break
 		}
 		p.cfg.Log.Warnf("gcp: delete %s (attempt %d of %d): %v", name, attempt, p.cfg.DeleteAttempts, last)
-		if err := sleep(ctx, pause); err != nil {
+		if err := ctxio.Sleep(ctx, pause); err != nil {
 			break
 		}
 		pause = min(2*pause, time.Minute)
@@ -409,18 +410,6 @@ func isNotFound(err error) bool {
 	}
 	var ge *googleapi.Error
 	return errors.As(err, &ge) && ge.Code == http.StatusNotFound
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

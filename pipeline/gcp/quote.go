@@ -8,6 +8,7 @@ import (
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -57,7 +58,7 @@ func (p *Provider) Quote(ctx context.Context, name string) ([]byte, error) {
 		case wctx.Err() == nil:
 			state = "get guest attributes: " + err.Error() // transport hiccup: keep polling
 		}
-		if err := sleep(wctx, p.cfg.PollInterval); err != nil {
+		if err := ctxio.Sleep(wctx, p.cfg.PollInterval); err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("gcp: vm %s: wait for the TDX quote: %w", name, ctx.Err())
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -248,7 +249,7 @@ func (v *Verifier) Verify(ctx context.Context, bundleJSON []byte, artifact io.Re
 	md := b.GetMessageSignature().GetMessageDigest()
 	newHash, _ := digestHash(md.GetAlgorithm())
 	h := newHash()
-	if _, err := io.Copy(h, ctxReader{ctx: ctx, r: artifact}); err != nil {
+	if _, err := io.Copy(h, ctxio.Reader(ctx, artifact)); err != nil {
 		return nil, fmt.Errorf("verify: read artifact: %w", err)
 	}
 	digest := h.Sum(nil)
@@ -366,17 +367,4 @@ func summarySAN(cert *x509.Certificate) string {
 		return "(unreadable certificate)"
 	}
 	return s.SubjectAlternativeName
-}
-
-// ctxReader stops a read when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

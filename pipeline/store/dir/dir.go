@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/store"
 )
@@ -397,7 +398,7 @@ func stage(ctx context.Context, dir, name string, content io.Reader, size int64)
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxReader{ctx, content}, size))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxio.Reader(ctx, content), size))
 	if err != nil {
 		return "", "", fmt.Errorf("read content: %w", err)
 	}
@@ -405,7 +406,7 @@ func stage(ctx context.Context, dir, name string, content io.Reader, size int64)
 		return "", "", fmt.Errorf("content is %d bytes, want %d (short read)", n, size)
 	}
 	var one [1]byte
-	if m, _ := io.ReadFull(ctxReader{ctx, content}, one[:]); m > 0 {
+	if m, _ := io.ReadFull(ctxio.Reader(ctx, content), one[:]); m > 0 {
 		return "", "", fmt.Errorf("content is longer than %d bytes", size)
 	}
 	if err := ctx.Err(); err != nil {
@@ -418,19 +419,6 @@ func stage(ctx context.Context, dir, name string, content io.Reader, size int64)
 		return "", "", err
 	}
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader stops reading once the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // writeFileAtomic writes dir/name through a temporary file, fsync and rename.

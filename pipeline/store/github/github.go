@@ -33,6 +33,7 @@ import (
 
 	gh "github.com/google/go-github/v93/github"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/store"
 )
@@ -659,7 +660,7 @@ func (s *Store) stage(ctx context.Context, content io.Reader, size int64) (*stag
 	}
 	cleanup := func() { f.Close(); os.Remove(f.Name()) }
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxReader{ctx, content}, size))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxio.Reader(ctx, content), size))
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("read content: %w", err)
@@ -669,7 +670,7 @@ func (s *Store) stage(ctx context.Context, content io.Reader, size int64) (*stag
 		return nil, fmt.Errorf("content is %d bytes, want %d (short read)", n, size)
 	}
 	var one [1]byte
-	if m, _ := io.ReadFull(ctxReader{ctx, content}, one[:]); m > 0 {
+	if m, _ := io.ReadFull(ctxio.Reader(ctx, content), one[:]); m > 0 {
 		cleanup()
 		return nil, fmt.Errorf("content is longer than %d bytes", size)
 	}
@@ -680,7 +681,7 @@ func (s *Store) stage(ctx context.Context, content io.Reader, size int64) (*stag
 // content that is too long).
 func hashExact(ctx context.Context, r io.Reader, size int64) (string, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(ctxReader{ctx, r}, size))
+	n, err := io.Copy(h, io.LimitReader(ctxio.Reader(ctx, r), size))
 	if err != nil {
 		return "", fmt.Errorf("read content: %w", err)
 	}
@@ -688,23 +689,10 @@ func hashExact(ctx context.Context, r io.Reader, size int64) (string, error) {
 		return "", fmt.Errorf("content is %d bytes, want %d (short read)", n, size)
 	}
 	var one [1]byte
-	if m, _ := io.ReadFull(ctxReader{ctx, r}, one[:]); m > 0 {
+	if m, _ := io.ReadFull(ctxio.Reader(ctx, r), one[:]); m > 0 {
 		return "", fmt.Errorf("content is longer than %d bytes", size)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader stops reading once the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // sizedReader is a download stream that must deliver exactly want bytes.

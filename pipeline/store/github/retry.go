@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v93/github"
+
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 )
 
 // Defaults of RetryPolicy.
@@ -69,7 +71,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleep
+		p.Sleep = ctxio.Sleep
 	}
 	if p.Jitter == nil {
 		p.Jitter = func(d time.Duration) time.Duration {
@@ -80,21 +82,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		}
 	}
 	return p
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // permanentError marks an error that must not be retried even if it looks transient.
