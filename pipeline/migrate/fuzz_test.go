@@ -1,0 +1,76 @@
+package migrate_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/calimero-network/mero-release/pipeline/migrate"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
+)
+
+// FuzzShellQuote: whatever a value holds (a policy URL comes from a flag), the export line a
+// shell reads gives back exactly that value, and nothing in it is executed or expanded.
+func FuzzShellQuote(f *testing.F) {
+	for _, s := range []string{"", "1.3.0", "it's", "'''", `$(id)`, "`id`", "a\nb", `\'`, "${HOME}", "*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+			// No environment value holds a NUL byte; the Go shell parser reads UTF-8 only (single
+			// quotes are byte-transparent in sh, which TestExportsRoundTripThroughAShell runs).
+			return
+		}
+		file, err := syntax.NewParser().Parse(strings.NewReader("export V="+migrate.ShellQuote(s)+"\n"), "")
+		if err != nil {
+			t.Fatalf("ShellQuote(%q) = %s does not parse: %v", s, migrate.ShellQuote(s), err)
+		}
+		if len(file.Stmts) != 1 {
+			t.Fatalf("ShellQuote(%q) makes %d statements", s, len(file.Stmts))
+		}
+		decl, ok := file.Stmts[0].Cmd.(*syntax.DeclClause)
+		if !ok || len(decl.Args) != 1 || decl.Args[0].Value == nil {
+			t.Fatalf("ShellQuote(%q): not one export assignment", s)
+		}
+		for _, part := range decl.Args[0].Value.Parts {
+			if _, ok := part.(*syntax.SglQuoted); !ok {
+				if _, lit := part.(*syntax.Lit); !lit {
+					t.Fatalf("ShellQuote(%q): part %T would be expanded", s, part)
+				}
+			}
+		}
+		fields, err := expand.Fields(&expand.Config{}, decl.Args[0].Value)
+		if err != nil || len(fields) != 1 || fields[0] != s {
+			t.Fatalf("ShellQuote(%q) reads back as %q (%v)", s, fields, err)
+		}
+	})
+}
+
+// FuzzAssetLocator: a policy URL base or store spec from the command line gives a usage error
+// or a URL that parses and whose path names the tag and ends with the asset.
+func FuzzAssetLocator(f *testing.F) {
+	for _, s := range [][2]string{{"https://mirror.example.com/kms", ""}, {"", "github:a/b"}, {"", "dir:/srv/r"}, {"file:///x", ""}, {"http://h/%zz", ""}, {"", "dir:"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, base, spec string) {
+		l := migrate.AssetLocator{Base: base, StoreSpec: spec}
+		got, err := l.URL("mero-kms-v1.3.0", "attestation-policy-debug.json")
+		if err != nil {
+			if outcome.Code(err) != outcome.Usage {
+				t.Fatalf("%+v: %v is not a usage error", l, err)
+			}
+			return
+		}
+		u, perr := url.Parse(got)
+		if perr != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
+			t.Fatalf("%+v gives %q (%v)", l, got, perr)
+		}
+		if !strings.HasSuffix(u.Path, "/attestation-policy-debug.json") || !strings.Contains(u.Path, "/mero-kms-v1.3.0/") {
+			t.Fatalf("%+v gives %q, whose path %q does not name the tag and the asset", l, got, u.Path)
+		}
+	})
+}
