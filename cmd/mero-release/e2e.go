@@ -17,7 +17,6 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
-	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm/vmsim"
 )
@@ -213,12 +212,8 @@ a release missing from the store.`,
 			}
 			roots := auth.RootPool()
 			if trustedRoot != "" {
-				data, err := os.ReadFile(trustedRoot)
-				if err != nil {
-					return outcome.UsageErrorf("--trusted-root: %v", err)
-				}
-				if roots, err = tdx.RootPoolFromPEM(data); err != nil {
-					return fmt.Errorf("--trusted-root %s: %w", trustedRoot, err)
+				if roots, err = tdxRootPool(trustedRoot); err != nil {
+					return err
 				}
 			}
 			o := e2e.Options{

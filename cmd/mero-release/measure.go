@@ -19,7 +19,6 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
-	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 	"github.com/calimero-network/mero-release/pipeline/vm/vmsim"
@@ -266,12 +265,8 @@ indistinguishable, 1 when a VM could not be run.`,
 			}
 			var roots *x509.CertPool
 			if trustedRoot != "" {
-				data, err := os.ReadFile(trustedRoot)
-				if err != nil {
-					return outcome.UsageErrorf("--trusted-root: %v", err)
-				}
-				if roots, err = tdx.RootPoolFromPEM(data); err != nil {
-					return fmt.Errorf("--trusted-root %s: %w", trustedRoot, err)
+				if roots, err = tdxRootPool(trustedRoot); err != nil {
+					return err
 				}
 			}
 			var p vm.Provider

@@ -44,12 +44,8 @@ with RTMR0-3. A malformed quote or a failed check exits 10; an unreadable file o
 			opts := tdx.VerifyOptions{}
 			if rootPath != "" {
 				doVerify = true
-				pem, err := os.ReadFile(rootPath)
-				if err != nil {
-					return outcome.UsageErrorf("--trusted-root: %v", err)
-				}
-				if opts.TrustedRoots, err = tdx.RootPoolFromPEM(pem); err != nil {
-					return fmt.Errorf("--trusted-root %s: %w", rootPath, err)
+				if opts.TrustedRoots, err = tdxRootPool(rootPath); err != nil {
+					return err
 				}
 			}
 			if at != "" {
