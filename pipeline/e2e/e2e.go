@@ -626,12 +626,7 @@ func (s *suite) consistency(ctx context.Context) Check {
 		case !ok:
 			cs.Status, cs.Step, cs.Details, cs.Observed = Fail, StepExpectation, fmt.Sprintf("%s of %s has no %s record", release.PublishedMRTDsFile, s.nodeTag, p), hexOf(r.observed)
 		default:
-			cs.Observed = hexOf(r.observed)
-			if err := kmsclient.CompareRecord(*r.observed, rec); err != nil {
-				cs.Status, cs.Step, cs.Details = Fail, StepExpectation, "observed ≠ published: "+err.Error()
-			} else {
-				cs.Details = "MRTD and RTMR0–3 equal the published values"
-			}
+			compareCase(&cs, *r.observed, rec)
 		}
 		c.Cases = append(c.Cases, cs)
 		logCase(s.log, c, cs)
@@ -647,12 +642,7 @@ func (s *suite) consistency(ctx context.Context) Check {
 			case !seen:
 				cs.Status, cs.Step, cs.Details = Fail, StepAttest, "no KMS measurement observed"
 			default:
-				cs.Observed = hexOf(&m)
-				if err := kmsclient.CompareRecord(m, *rec); err != nil {
-					cs.Status, cs.Step, cs.Details = Fail, StepExpectation, "observed ≠ published: "+err.Error()
-				} else {
-					cs.Details = "MRTD and RTMR0–3 equal the published values"
-				}
+				compareCase(&cs, m, *rec)
 			}
 			c.Cases = append(c.Cases, cs)
 			logCase(s.log, c, cs)
@@ -660,4 +650,14 @@ func (s *suite) consistency(ctx context.Context) Check {
 	}
 	finish(s.log, &c)
 	return c
+}
+
+// compareCase judges a guardrail D case: the observed registers against the published record.
+func compareCase(cs *Case, observed tdx.Measurements, published measure.Record) {
+	cs.Observed = hexOf(&observed)
+	if err := kmsclient.CompareRecord(observed, published); err != nil {
+		cs.Status, cs.Step, cs.Details = Fail, StepExpectation, "observed ≠ published: "+err.Error()
+		return
+	}
+	cs.Details = "MRTD and RTMR0–3 equal the published values"
 }
