@@ -17,5 +17,6 @@ func (a *app) commands() []*cobra.Command {
 		a.publishCommand(), a.auditCommand(), a.catalogPRCommand(),
 		a.sbomCommand(),
 		a.notesCommand(),
+		a.migratePolicyCommand(), a.migrateCheckCommand(), a.kmsAttestationConfigCommand(),
 	}
 }

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/calimero-network/mero-release/examples/kms"
+	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
+	"github.com/calimero-network/mero-release/examples/kms/server"
+	"github.com/calimero-network/mero-release/pipeline/audit/audittest"
+	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/release"
+)
+
+// migrateWorld is a directory store with node release 1.3.0 and a key-signed KMS release 1.3.0
+// whose policies accept it, a catalog listing the pair, and the public key.
+type migrateWorld struct {
+	*e2etest.World
+	catalog, pub, store string
+}
+
+func newMigrateWorld(t *testing.T, skip ...string) *migrateWorld {
+	t.Helper()
+	w := &migrateWorld{World: e2etest.New(t)}
+	node := w.AddNode(t, "1.3.0", nil)
+	signer, pubPEM, err := audittest.KeySigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for p, pol := range e2etest.Policies(t, "1.3.0", node) {
+		if files[p.PolicyFile()], err = pol.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &measure.Published{SchemaVersion: measure.PublishedSchemaVersion, Family: release.KMS, Version: "1.3.0", Profiles: map[release.Profile]measure.Record{}}
+	for _, p := range release.Profiles() {
+		pub.Profiles[p] = w.KMSRecord(t)
+	}
+	if files[release.PublishedMRTDsFile], err = pub.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tag := release.MustParseTag("mero-kms-v1.3.0")
+	if files, err = audittest.Seal(ctx, audittest.Options{Tag: tag, Signer: signer}, files); err != nil {
+		t.Fatal(err)
+	}
+	if err := audittest.Publish(ctx, w.Store, tag, files, skip...); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w.catalog, w.pub, w.store = filepath.Join(dir, "compatibility-catalog.json"), filepath.Join(dir, "cosign.pub"), "dir:"+w.StoreDir
+	if err := e2etest.Catalog(t, [2]string{"1.3.0", "1.3.0"}).WriteFile(w.catalog); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.pub, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// migrateRun runs the CLI with env as its whole environment.
+func migrateRun(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] })
+	return code, stdout.String(), stderr.String()
+}
+
+// parseExports reads `export NAME='value'` lines (values without embedded quotes).
+func parseExports(t *testing.T, out string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		name, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok || !strings.HasPrefix(line, "export ") || len(value) < 2 || value[0] != '\'' || value[len(value)-1] != '\'' {
+			t.Fatalf("not an export line: %q", line)
+		}
+		env[name] = value[1 : len(value)-1]
+	}
+	return env
+}
+
+func TestMigratePolicyCLI(t *testing.T) {
+	w := newMigrateWorld(t)
+	policyOut := filepath.Join(t.TempDir(), "policy.json")
+	code, stdout, stderr := migrateRun(t, map[string]string{"MERO_KMS_PROFILE": "locked-read-only", "COMPATIBILITY_CATALOG_PATH": w.catalog},
+		"migrate-policy", "--kms-version", "1.3.0", "--node-version", "1.3.0", "--store", w.store, "--key", w.pub, "-o", policyOut)
+	if code != outcome.OK || strings.Contains(stderr, "[FAIL]") || strings.Contains(stderr, "[ERROR]") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	env := parseExports(t, stdout)
+	asset := filepath.Join(w.StoreDir, "mero-kms-v1.3.0", "assets", "attestation-policy-locked-read-only.json")
+	data, err := os.ReadFile(asset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	want := map[string]string{"MERO_KMS_VERSION": "1.3.0", "MERO_KMS_PROFILE": "locked-read-only", "MERO_KMS_POLICY_URL": "file://" + asset, "MERO_KMS_POLICY_SHA256": hex.EncodeToString(sum[:])}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	if len(env) != 4 {
+		t.Errorf("exports %v", env)
+	}
+	if written, _ := os.ReadFile(policyOut); !bytes.Equal(written, data) {
+		t.Errorf("-o wrote %d bytes, not the verified policy", len(written))
+	}
+	for _, line := range []string{"[PASS] catalog: kms 1.3.0 ↔ node image 1.3.0 is tested for locked-read-only", "[PASS] mero-kms-v1.3.0/attestation-policy-locked-read-only.json: signature verified", "[PASS] migration target verified"} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, stderr)
+		}
+	}
+
+	// --json, a mirror for the policy URL.
+	code, stdout, stderr = migrateRun(t, nil, "migrate-policy", "--kms-version", "1.3.0", "--node-version", "1.3.0", "--profile", "debug",
+		"--store", w.store, "--catalog", w.catalog, "--key", w.pub, "--policy-url-base", "https://policies.example.com/kms/", "--json")
+	var res struct {
+		PolicySHA256 string            `json:"policy_sha256"`
+		Environment  map[string]string `json:"environment"`
+		Signer       struct {
+			KeyHint string `json:"key_hint"`
+		} `json:"signer"`
+	}
+	if code != outcome.OK || json.Unmarshal([]byte(stdout), &res) != nil || res.Signer.KeyHint == "" ||
+		res.Environment["MERO_KMS_POLICY_URL"] != "https://policies.example.com/kms/mero-kms-v1.3.0/attestation-policy-debug.json" ||
+		res.Environment["MERO_KMS_POLICY_SHA256"] != res.PolicySHA256 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestMigratePolicyCLIFailures(t *testing.T) {
+	w := newMigrateWorld(t)
+	noPolicy := newMigrateWorld(t, "attestation-policy-debug.json")
+	otherCatalog := filepath.Join(t.TempDir(), "catalog.json")
+	if err := e2etest.Catalog(t, [2]string{"1.3.0", "1.2.0"}).WriteFile(otherCatalog); err != nil {
+		t.Fatal(err)
+	}
+	_, otherPub, err := audittest.KeySigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := filepath.Join(t.TempDir(), "other.pub")
+	if err := os.WriteFile(otherKey, otherPub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := func(store, catalog string) []string {
+		return []string{"migrate-policy", "--kms-version", "1.3.0", "--node-version", "1.3.0", "--profile", "debug", "--store", store, "--catalog", catalog}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"pair not in the catalog", append(base(w.store, otherCatalog), "--key", w.pub), outcome.VerificationFailed,
+			"[FAIL] the compatibility catalog does not list the pair kms 1.3.0 ↔ node image 1.3.0"},
+		{"wrong key", append(base(w.store, w.catalog), "--key", otherKey), outcome.VerificationFailed, "[FAIL] mero-kms-v1.3.0/attestation-policy-debug.json: signature"},
+		{"policy missing", append(base(noPolicy.store, noPolicy.catalog), "--key", noPolicy.pub), outcome.MissingAsset, "[FAIL] mero-kms-v1.3.0/attestation-policy-debug.json: not found"},
+		{"no signer", base(w.store, w.catalog), outcome.Usage, "[ERROR] mero-release migrate-policy: give the release's signer"},
+		{"key and identity", append(base(w.store, w.catalog), "--key", w.pub, "--certificate-identity", "x"), outcome.Usage, "not both"},
+		{"identity without issuer", append(base(w.store, w.catalog), "--certificate-identity", "x"), outcome.Usage, "needs both"},
+		{"key file missing", append(base(w.store, w.catalog), "--key", "/nonexistent.pub"), outcome.Usage, "--key"},
+		{"no kms version", []string{"migrate-policy", "--node-version", "1.3.0", "--profile", "debug", "--store", w.store, "--key", w.pub}, outcome.Usage, "--kms-version is required"},
+		{"no node version", []string{"migrate-policy", "--kms-version", "1.3.0", "--profile", "debug", "--store", w.store, "--key", w.pub}, outcome.Usage, "--node-version is required"},
+		{"no profile", []string{"migrate-policy", "--kms-version", "1.3.0", "--node-version", "1.3.0", "--store", w.store, "--key", w.pub}, outcome.Usage, "--profile is required"},
+		{"bad profile", append(base(w.store, w.catalog)[:5], "--profile", "prod", "--store", w.store, "--key", w.pub), outcome.Usage, "--profile"},
+		{"no store", []string{"migrate-policy", "--kms-version", "1.3.0", "--node-version", "1.3.0", "--profile", "debug", "--key", w.pub}, outcome.Usage, "--store is required"},
+		{"bad store", append(base("s3:bucket", w.catalog), "--key", w.pub), outcome.Usage, "dir:PATH or github:OWNER/REPO"},
+		{"catalog missing", append(base(w.store, "/nonexistent.json"), "--key", w.pub), outcome.General, "nonexistent.json"},
+		{"unknown flag", append(base(w.store, w.catalog), "--key", w.pub, "--nope"), outcome.Usage, "unknown flag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := migrateRun(t, nil, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Fatalf("exit %d (want %d), stdout %q\n%s", code, tc.code, stdout, stderr)
+			}
+		})
+	}
+}
+
+func TestMigrateCheckCLI(t *testing.T) {
+	w := newMigrateWorld(t)
+	code, stdout, stderr := migrateRun(t, nil, "migrate-policy", "--kms-version", "1.3.0", "--node-version", "1.3.0", "--profile", "debug-read-only",
+		"--store", w.store, "--catalog", w.catalog, "--key", w.pub)
+	if code != outcome.OK {
+		t.Fatalf("migrate-policy: exit %d\n%s", code, stderr)
+	}
+	env := parseExports(t, stdout)
+	// The rolling restart: the KMS starts from exactly the exported environment.
+	cfg, err := server.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	hash, err := kms.ComposeHash(kms.LocalImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := server.Start(context.Background(), cfg, hash, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+
+	code, stdout, stderr = migrateRun(t, env, "migrate-check", "--kms-url", running.URL(), "--node-release", "mero-tee-v1.3.0", "--store", w.store, "--json")
+	var rep struct {
+		Passed bool `json:"passed"`
+		Steps  []struct {
+			Name, Status string
+		} `json:"steps"`
+	}
+	if code != outcome.OK || json.Unmarshal([]byte(stdout), &rep) != nil || !rep.Passed || len(rep.Steps) != 6 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, line := range []string{"[PASS] health: kms 1.3.0 (debug-read-only), policy ready", "[PASS] KMS attestation: quote verified", "[PASS] key release", "[PASS] post-migration check of"} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, stderr)
+		}
+	}
+
+	badRoot := filepath.Join(t.TempDir(), "root.pem")
+	os.WriteFile(badRoot, []byte("not a certificate"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"expected another version", []string{"--kms-version", "1.2.0"}, outcome.VerificationFailed, `[FAIL] health: GET /health: version is "1.3.0", want "1.2.0"`},
+		{"another profile", []string{"--profile", "debug"}, outcome.VerificationFailed, `profile is "debug-read-only", want "debug"`},
+		{"Intel root", []string{"--trusted-root", "intel"}, outcome.VerificationFailed, "[FAIL] KMS attestation: POST /attest"},
+		{"unreadable root", []string{"--trusted-root", "/nonexistent.pem"}, outcome.Usage, "--trusted-root"},
+		{"bad root", []string{"--trusted-root", badRoot}, outcome.Usage, "--trusted-root"},
+		{"node release missing", []string{"--node-release", "mero-tee-v9.0.0"}, outcome.MissingAsset, "[FAIL] release mero-tee-v9.0.0: not found"},
+		{"KMS tag as node release", []string{"--node-release", "mero-kms-v1.3.0"}, outcome.Usage, "not a mero-tee tag"},
+		{"no KMS URL", []string{"--kms-url", ""}, outcome.Usage, "--kms-url is required"},
+		{"no node release", []string{"--node-release", ""}, outcome.Usage, "--node-release is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"migrate-check", "--kms-url", running.URL(), "--node-release", "mero-tee-v1.3.0", "--store", w.store}
+			args = append(args, tc.args...) // later flags win
+			code, _, stderr := migrateRun(t, env, args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d (want %d)\n%s", code, tc.code, stderr)
+			}
+		})
+	}
+}
+
+func TestKMSAttestationConfigCLI(t *testing.T) {
+	w := newMigrateWorld(t)
+	args := []string{"kms-attestation-config", "--kms-release", "mero-kms-v1.3.0", "--profile", "locked-read-only", "--store", w.store, "--kms-url", "https://kms.example.com:8443/", "--key", w.pub}
+	code, stdout, stderr := migrateRun(t, nil, args...)
+	if code != outcome.OK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	golden, err := os.ReadFile(filepath.Join("..", "..", "pipeline", "migrate", "testdata", "merod-kms-attestation.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout != string(golden) {
+		t.Fatalf("stdout differs from the migrate golden file:\n%s", stdout)
+	}
+	out := filepath.Join(t.TempDir(), "tee-kms.toml")
+	code, stdout, stderr = migrateRun(t, nil, append(args, "-o", out)...)
+	if written, _ := os.ReadFile(out); code != outcome.OK || stdout != "" || string(written) != string(golden) || !strings.Contains(stderr, "[PASS] wrote the merod KMS attestation config") {
+		t.Fatalf("-o: exit %d\n%s", code, stderr)
+	}
+	code, stdout, _ = migrateRun(t, nil, append(args, "--json")...)
+	var cfg struct {
+		Measurements struct {
+			ComposeHash string `json:"compose_hash"`
+		} `json:"measurements"`
+	}
+	if code != outcome.OK || json.Unmarshal([]byte(stdout), &cfg) != nil || cfg.Measurements.ComposeHash != w.KMSRecord(t).ComposeHash {
+		t.Fatalf("--json: exit %d\n%s", code, stdout)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no URL", []string{"--kms-url", ""}, outcome.Usage, "--kms-url"},
+		{"bad TCB status", []string{"--tcb-status", "UpToDate,Revoked"}, outcome.Usage, "never Revoked"},
+		{"node release", []string{"--kms-release", "mero-tee-v1.3.0"}, outcome.Usage, "not a mero-kms tag"},
+		{"release missing", []string{"--kms-release", "mero-kms-v2.0.0"}, outcome.MissingAsset, "[FAIL] release mero-kms-v2.0.0: not found"},
+		{"no release", []string{"--kms-release", ""}, outcome.Usage, "--kms-release is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := migrateRun(t, nil, append(append([]string{}, args...), tc.args...)...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d (want %d)\n%s", code, tc.code, stderr)
+			}
+		})
+	}
+}
