@@ -244,12 +244,8 @@ func (a *app) migrateCheckCommand() *cobra.Command {
 					return err
 				}
 			default:
-				data, err := os.ReadFile(trustedRoot)
-				if err != nil {
-					return outcome.UsageErrorf("--trusted-root: %v", err)
-				}
-				if kmsRoots, err = tdx.RootPoolFromPEM(data); err != nil {
-					return fmt.Errorf("--trusted-root %s: %w", trustedRoot, err)
+				if kmsRoots, err = tdxRootPool(trustedRoot); err != nil {
+					return err
 				}
 			}
 			o := migrate.CheckOptions{
