@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -304,5 +305,185 @@ func TestKMSAttestationConfigCLI(t *testing.T) {
 				t.Fatalf("exit %d (want %d)\n%s", code, tc.code, stderr)
 			}
 		})
+	}
+}
+
+// envTestAsCLI makes the test binary behave as the mero-release CLI, so that the scripts of
+// scripts/ run the code under test (MERO_RELEASE_BIN = the test binary) without a separate build.
+const envTestAsCLI = "MERO_RELEASE_TEST_AS_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envTestAsCLI) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+	}
+	os.Exit(m.Run())
+}
+
+// scriptsDir is the repository's scripts/ directory.
+const scriptsDir = "../../scripts"
+
+// releaseScripts are the documented scripts of SPEC §9.
+func releaseScripts() []string {
+	return []string{
+		"build-kms-image.sh", "generate-attestation-policy.sh", "compute-compose-hash.sh", "publish-kms-release.sh",
+		"verify-release-assets.sh", "build-node-image.sh", "collect-measurements.sh", "publish-node-release.sh",
+		"generate-merod-kms-phala-attestation-config.sh",
+	}
+}
+
+// runScript runs scripts/NAME with the test binary as the CLI and extra environment.
+func runScript(t *testing.T, env []string, name string, args ...string) (int, string, string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(scriptsDir, name), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), envTestAsCLI + "=1", "MERO_RELEASE_BIN=" + self}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestScriptsUsage: every script prints its usage on -h/--help (exit 0), and a bad argument is a
+// usage error (exit 2) with an [ERROR] line, as from the CLI.
+func TestScriptsUsage(t *testing.T) {
+	bad := map[string][]string{
+		// The build scripts check the family of --tag before they look for their CLI command.
+		"build-kms-image.sh":  {"--tag", "mero-tee-v1.3.0"},
+		"build-node-image.sh": {"--tag", "mero-kms-v1.3.0"},
+	}
+	for _, name := range releaseScripts() {
+		t.Run(name, func(t *testing.T) {
+			for _, h := range []string{"-h", "--help"} {
+				code, stdout, stderr := runScript(t, nil, name, h)
+				if code != 0 || !strings.HasPrefix(stdout, "Usage: "+name+" ") || !strings.Contains(stdout, "Exit codes: 0 ") || stderr != "" {
+					t.Fatalf("%s %s: exit %d\n%s\n%s", name, h, code, stdout, stderr)
+				}
+			}
+			args := bad[name]
+			if args == nil {
+				args = []string{"--no-such-flag"}
+			}
+			code, stdout, stderr := runScript(t, nil, name, args...)
+			if code != outcome.Usage || !strings.HasPrefix(stderr, "[ERROR] ") || stdout != "" {
+				t.Fatalf("%s %v: exit %d, stdout %q\n%s", name, args, code, stdout, stderr)
+			}
+			if code, _, stderr := runScript(t, nil, name); code != outcome.Usage {
+				t.Fatalf("%s without arguments: exit %d\n%s", name, code, stderr)
+			}
+		})
+	}
+}
+
+// TestScriptsPassThrough: the scripts run the CLI command and keep its output and exit code.
+func TestScriptsPassThrough(t *testing.T) {
+	image := "ghcr.io/calimero-network/mero-kms@sha256:" + strings.Repeat("ab", 32)
+	code, stdout, stderr := runScript(t, nil, "compute-compose-hash.sh", "--image", image)
+	hash, err := kms.ComposeHash(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || !strings.Contains(stdout, `"compose_hash": "`+hash+`"`) {
+		t.Fatalf("compute-compose-hash.sh: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runScript(t, nil, "compute-compose-hash.sh", "--image", "mero-kms:latest"); code != outcome.Usage || !strings.Contains(stderr, "[ERROR]") {
+		t.Fatalf("unpinned image: exit %d\n%s", code, stderr)
+	}
+
+	w := newMigrateWorld(t)
+	golden, err := os.ReadFile(filepath.Join("..", "..", "pipeline", "migrate", "testdata", "merod-kms-attestation.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runScript(t, []string{"MERO_KMS_PROFILE=locked-read-only"}, "generate-merod-kms-phala-attestation-config.sh",
+		"--kms-release", "mero-kms-v1.3.0", "--store", w.store, "--kms-url", "https://kms.example.com:8443/", "--key", w.pub)
+	if code != 0 || stdout != string(golden) || !strings.Contains(stderr, "[PASS] mero-kms-v1.3.0/published-mrtds.json: signature verified") {
+		t.Fatalf("generate-merod-kms-phala-attestation-config.sh: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	// verify-release-assets.sh keeps the auditor's exit codes: 0, and 11 for a missing asset.
+	signer, pubPEM, err := audittest.KeySigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(t.TempDir(), "cosign.pub")
+	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := release.MustParseTag("mero-tee-v1.3.0")
+	good := auditStore(t, audittest.Options{Tag: tag, Signer: signer}, nil)
+	if code, _, stderr := runScript(t, nil, "verify-release-assets.sh", "--tag", tag.String(), "--store", good, "--key", pub); code != 0 || !strings.Contains(stderr, "[PASS]") {
+		t.Fatalf("verify-release-assets.sh: exit %d\n%s", code, stderr)
+	}
+	missing := auditStore(t, audittest.Options{Tag: tag, Signer: signer}, nil, release.SBOMFile)
+	if code, _, stderr := runScript(t, nil, "verify-release-assets.sh", "--tag", tag.String(), "--store", missing, "--key", pub); code != outcome.MissingAsset || !strings.Contains(stderr, "[FAIL]") {
+		t.Fatalf("verify-release-assets.sh, missing asset: exit %d\n%s", code, stderr)
+	}
+
+	// publish-*-release.sh refuse the other family's tag before anything is published.
+	for name, tag := range map[string]string{"publish-kms-release.sh": "mero-tee-v1.3.0", "publish-node-release.sh": "mero-kms-v1.3.0"} {
+		if code, _, stderr := runScript(t, nil, name, "--tag="+tag, "--dir", t.TempDir(), "--store", "dir:"+t.TempDir()); code != outcome.Usage || !strings.Contains(stderr, "not a ") {
+			t.Fatalf("%s --tag=%s: exit %d\n%s", name, tag, code, stderr)
+		}
+	}
+	// publish-node-release.sh passes a complete check to publish: an empty directory is exit 11.
+	if code, _, stderr := runScript(t, nil, "publish-node-release.sh", "--tag", "mero-tee-v1.3.0", "--dir", t.TempDir(), "--store", "dir:"+t.TempDir()); code != outcome.MissingAsset {
+		t.Fatalf("publish-node-release.sh, empty dir: exit %d\n%s", code, stderr)
+	}
+	// The build scripts say plainly when the CLI lacks their command.
+	if code, _, stderr := runScript(t, nil, "build-kms-image.sh", "--tag", "mero-kms-v1.3.0"); code != outcome.General || !strings.Contains(stderr, "has no 'build-kms-image' command") {
+		t.Fatalf("build-kms-image.sh: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestScriptsLocateCLI: without a usable MERO_RELEASE_BIN the scripts build the CLI with go build,
+// and say so plainly when they cannot.
+func TestScriptsLocateCLI(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "bin", "mero-release")
+	// The PATH without any directory that holds a go command.
+	var noGo []string
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(d, "go")); err != nil {
+			noGo = append(noGo, d)
+		}
+	}
+	cmd := exec.Command(filepath.Join(scriptsDir, "compute-compose-hash.sh"), "--image", "x@sha256:"+strings.Repeat("0", 64))
+	cmd.Env = []string{"PATH=" + strings.Join(noGo, string(filepath.ListSeparator)), "MERO_RELEASE_BIN=" + bin}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "[ERROR] compute-compose-hash.sh: no mero-release at "+bin+" and no Go toolchain") {
+		t.Fatalf("without go: %v\n%s", err, out)
+	}
+	if testing.Short() {
+		t.Skip("-short: not building the CLI")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go toolchain")
+	}
+	env := []string{"PATH=" + filepath.Dir(goBin) + ":" + os.Getenv("PATH"), "MERO_RELEASE_BIN=" + bin, "HOME=" + os.Getenv("HOME")}
+	for _, k := range []string{"GOPATH", "GOCACHE", "GOMODCACHE", "GOFLAGS", "GOPROXY"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	for i, want := range []string{"[INFO] building mero-release", ""} {
+		cmd := exec.Command(filepath.Join(scriptsDir, "compute-compose-hash.sh"), "--image", "x@sha256:"+strings.Repeat("0", 64))
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "compose_hash") {
+			t.Fatalf("run %d: %v\n%s\n%s", i, err, stdout.String(), stderr.String())
+		}
+		if built := strings.Contains(stderr.String(), "[INFO] building mero-release"); built != (want != "") {
+			t.Fatalf("run %d: built=%v, want %v (the CLI is built once)\n%s", i, built, want != "", stderr.String())
+		}
 	}
 }
