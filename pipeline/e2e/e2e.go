@@ -302,7 +302,7 @@ func (s *suite) runOnce(ctx context.Context, lp *policy.Loaded, nodeVersion stri
 		km := att.Quote.Measurements()
 		r.kmsObserved = &km
 		// Key release, twice with fresh key pairs: the key must be the namespace's key.
-		node := nodeQuoter{ctx: ctx, inst: inst, p: s.o.Provider}
+		node := NodeQuoter(ctx, inst, s.o.Provider)
 		peerID := "e2e-node-" + nodeVersion + "-" + string(p)
 		first, err := s.requestKey(ctx, client, node, peerID)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
@@ -97,7 +98,14 @@ type simulatedVMs interface {
 	Booted(name string) *tdxsim.VM
 }
 
-// nodeQuoter adapts a VM instance to kmsclient.Quoter.
+// NodeQuoter adapts a deployed node to kmsclient.Quoter for key release: quotes over the report
+// data the KMS asks for come from the instance's ReportDataQuoter or, for a vmsim provider, from
+// the simulator VM behind the instance; other providers are refused with an error saying so.
+func NodeQuoter(ctx context.Context, inst vm.Instance, p vm.Provider) kmsclient.Quoter {
+	return nodeQuoter{ctx: ctx, inst: inst, p: p}
+}
+
+// nodeQuoter is NodeQuoter's kmsclient.Quoter.
 type nodeQuoter struct {
 	ctx  context.Context
 	inst vm.Instance

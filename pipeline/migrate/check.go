@@ -21,7 +21,6 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
-	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 )
 
@@ -325,7 +324,7 @@ func (c *checker) onNode(ctx context.Context, inst vm.Instance, spec vm.Spec, ta
 		c.step(StepKeyRelease, Fail, "%v", err)
 		return err
 	}
-	kr, err := c.client.RequestKey(ctx, nodeQuoter{ctx: ctx, inst: inst, p: c.o.Provider}, peer)
+	kr, err := c.client.RequestKey(ctx, e2e.NodeQuoter(ctx, inst, c.o.Provider), peer)
 	switch {
 	case err != nil:
 		c.step(StepKeyRelease, Fail, "%v", err)
@@ -351,31 +350,4 @@ func shortHash(h string) string {
 		return "digest not reported"
 	}
 	return h
-}
-
-// simulatedVMs is implemented by vmsim.Provider: the booted simulator VM behind an instance.
-type simulatedVMs interface {
-	Booted(name string) *tdxsim.VM
-}
-
-// nodeQuoter adapts a VM instance to kmsclient.Quoter: through e2e.ReportDataQuoter, or the
-// simulator VM behind a vmsim instance (as the E2E suite does).
-type nodeQuoter struct {
-	ctx  context.Context
-	inst vm.Instance
-	p    vm.Provider
-}
-
-// Quote implements kmsclient.Quoter.
-func (n nodeQuoter) Quote(rd [64]byte) ([]byte, error) {
-	if q, ok := n.inst.(e2e.ReportDataQuoter); ok {
-		return q.QuoteReportData(n.ctx, rd)
-	}
-	if sim, ok := n.p.(simulatedVMs); ok {
-		if v := sim.Booted(n.inst.Name()); v != nil {
-			return v.Quote(rd)
-		}
-		return nil, fmt.Errorf("vm %s: not running", n.inst.Name())
-	}
-	return nil, fmt.Errorf("vm %s: the provider %T quotes only the boot nonce; key release needs quotes over chosen report data", n.inst.Name(), n.p)
 }
