@@ -2,9 +2,12 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
@@ -18,11 +21,84 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/store"
 )
 
+// draftStage looks in the store for a draft of this release that an earlier run left behind
+// (its publish stage failed after the uploads). A complete draft is adopted: its assets become
+// the assembled release and the build stages are skipped, so that the staged audit, E2E and
+// publish run on exactly what the draft holds and the re-run completes it. Rebuilding instead
+// could never complete it: signatures (and quote-bound measurements) are not reproducible, and
+// a draft's assets are never replaced. An incomplete draft is reported and the release is
+// rebuilt; publishing then fails on any uploaded asset that differs (delete the draft then).
+func (r *run) draftStage() Stage {
+	return Stage{Name: "draft", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+		tag := r.cfg.Tag.String()
+		rel, err := r.cfg.Store.Release(ctx, tag)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			r.cfg.Log.Infof("no draft of %s in the store: a new release", tag)
+			return nil
+		case err != nil:
+			return fmt.Errorf("look for a draft of %s: %w", tag, err)
+		case !rel.Draft:
+			return nil // published meanwhile: the publish stage compares it with the assembled assets
+		}
+		held := map[string]bool{}
+		for _, a := range rel.Assets {
+			held[a.Name] = true
+		}
+		expected := release.ExpectedAssets(r.cfg.Tag.Family).All()
+		var missing []string
+		for _, name := range expected {
+			if !held[name] {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			r.cfg.Log.Warnf("the store holds an incomplete draft of %s from an earlier run (%d of %d assets; missing %s): the release is rebuilt, and publishing fails if an uploaded asset differs (delete the draft then)",
+				tag, len(expected)-len(missing), len(expected), strings.Join(missing, ", "))
+			return nil
+		}
+		for _, name := range expected {
+			if err := r.downloadAsset(ctx, name); err != nil {
+				return fmt.Errorf("adopt the draft of %s: %w", tag, err)
+			}
+		}
+		notes, err := os.ReadFile(filepath.Join(r.assets, release.NotesFile))
+		if err != nil {
+			return fmt.Errorf("adopt the draft of %s: %w", tag, err)
+		}
+		r.notes = notes
+		r.resumed = true
+		r.cfg.Log.Infof("resuming the complete draft of %s an earlier run left in the store: its %d assets are audited, tested and published as they are", tag, len(expected))
+		return nil
+	}}
+}
+
+// downloadAsset copies an asset of the release's draft in the store into the assembled assets.
+func (r *run) downloadAsset(ctx context.Context, name string) error {
+	rc, err := r.cfg.Store.OpenAsset(ctx, r.cfg.Tag.String(), name)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", name, err)
+	}
+	defer rc.Close()
+	f, err := os.Create(filepath.Join(r.assets, name))
+	if err != nil {
+		return fmt.Errorf("download %s: %w", name, err)
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("download %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("download %s: %w", name, err)
+	}
+	return nil
+}
+
 // notesStage writes release-notes.md: git history since the previous release of the family,
 // the author's sections, the measurement changes and the compatible counterparts. A section the
 // class requires and nobody wrote stops the release here, before anything is published.
 func (r *run) notesStage() Stage {
-	return Stage{Name: "release-notes", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "release-notes", Skip: r.unlessBuilt, Run: func(ctx context.Context) error {
 		tag := r.cfg.Tag
 		in := notes.Input{Tag: tag, Class: r.class, Measurements: r.measurements, RepoURL: r.cfg.RepoURL}
 		if prev, ok := release.Previous(tag, r.published, false); ok {
@@ -98,7 +174,7 @@ func (r *run) compatibleVersions() []string {
 
 // checksumStage writes checksums.sha256 over every content asset of the family.
 func (r *run) checksumStage() Stage {
-	return Stage{Name: "checksums", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "checksums", Skip: r.unlessBuilt, Run: func(ctx context.Context) error {
 		sums, err := checksum.Compute(ctx, r.assets, release.ExpectedAssets(r.cfg.Tag.Family).Content)
 		if err != nil {
 			return err
@@ -109,7 +185,7 @@ func (r *run) checksumStage() Stage {
 
 // signStage writes a Sigstore bundle for every signed asset, the checksum file included.
 func (r *run) signStage() Stage {
-	return Stage{Name: "sign", Skip: r.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "sign", Skip: r.unlessBuilt, Run: func(ctx context.Context) error {
 		for _, name := range release.ExpectedAssets(r.cfg.Tag.Family).Signed() {
 			bundle, err := r.cfg.Signer.SignFile(ctx, filepath.Join(r.assets, name))
 			if err != nil {

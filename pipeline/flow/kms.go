@@ -39,11 +39,12 @@ type KMSImageManifest struct {
 	Profiles      map[release.Profile]KMSImage `json:"profiles"`
 }
 
-// ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → counterpart → build the image per
-// profile (pushed when a registry is set) → policies → measurements → SBOM → dependency guard →
+// ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → draft → counterpart → build the image
+// per profile (pushed when a registry is set) → policies → measurements → SBOM → dependency guard →
 // notes → checksums → sign → stage → audit (staged) → E2E → publish → audit → catalog.
 // Nothing reaches cfg.Store before the staged release passed its audit and (for stable and
-// hotfix releases) E2E; a published release is never modified and a re-run only re-audits it.
+// hotfix releases) E2E; a published release is never modified and a re-run only re-audits it;
+// a re-run after a failed publish completes the draft that run left, as it is.
 func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, error) {
 	if cfg.Tag.Family != release.KMS {
 		return nil, outcome.UsageErrorf("release-kms: %s is not a mero-kms tag", cfg.Tag)
@@ -58,6 +59,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 	k := &kmsRun{run: r, product: product, images: map[release.Profile]KMSImage{}, policies: map[release.Profile]*policy.Policy{}}
 	return r.execute(ctx, []Stage{
 		r.versionStage(),
+		r.draftStage(),
 		r.counterpartStage(),
 		k.buildStage(),
 		k.policyStage(),
@@ -87,7 +89,7 @@ type kmsRun struct {
 // buildStage builds the three profile images concurrently, writes them as OCI archives, pushes
 // them when a registry is configured, and renders each profile's app-compose pinned by digest.
 func (k *kmsRun) buildStage() Stage {
-	return Stage{Name: "build-images", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "build-images", Skip: k.unlessBuilt, Run: func(ctx context.Context) error {
 		bin, err := os.ReadFile(k.product.Binary)
 		if err != nil {
 			return outcome.UsageErrorf("KMS binary: %v", err)
@@ -150,10 +152,11 @@ func (k *kmsRun) buildStage() Stage {
 
 // policyStage generates one attestation policy per profile from the counterpart node release's
 // measurements; with no counterpart they are policy_not_ready, which only an rc may publish.
+// When the draft of an earlier run was adopted, its policies are loaded and checked instead.
 func (k *kmsRun) policyStage() Stage {
 	return Stage{Name: "policies", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
 		var nodes []*measure.Published
-		if k.counterpart != nil {
+		if k.counterpart != nil && !k.resumed {
 			p, err := readPublishedFrom(ctx, k.cfg.Store, *k.counterpart)
 			if err != nil {
 				return fmt.Errorf("counterpart measurements: %w", err)
@@ -165,7 +168,13 @@ func (k *kmsRun) policyStage() Stage {
 			tcb = policy.DefaultTCBStatus()
 		}
 		for _, p := range release.Profiles() {
-			pol, err := policy.Generate(k.cfg.Tag.Version.String(), p, nodes, tcb)
+			var pol *policy.Policy
+			var err error
+			if k.resumed {
+				pol, err = policy.LoadFile(filepath.Join(k.assets, p.PolicyFile()))
+			} else {
+				pol, err = policy.Generate(k.cfg.Tag.Version.String(), p, nodes, tcb)
+			}
 			if err != nil {
 				return err
 			}
@@ -175,12 +184,14 @@ func (k *kmsRun) policyStage() Stage {
 			if pol.NotReady() {
 				k.cfg.Log.Warnf("%s is policy_not_ready (allowed for a %s release)", p.PolicyFile(), k.class)
 			}
-			data, err := pol.Marshal()
-			if err != nil {
-				return err
-			}
-			if err := k.writeAsset(p.PolicyFile(), data); err != nil {
-				return err
+			if !k.resumed {
+				data, err := pol.Marshal()
+				if err != nil {
+					return err
+				}
+				if err := k.writeAsset(p.PolicyFile(), data); err != nil {
+					return err
+				}
 			}
 			k.policies[p] = pol
 		}
@@ -190,7 +201,7 @@ func (k *kmsRun) policyStage() Stage {
 
 // measureStage measures each profile's image by inspection (digest, compose hash, RTMR3 replay).
 func (k *kmsRun) measureStage() Stage {
-	return Stage{Name: "measure", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "measure", Skip: k.unlessBuilt, Run: func(ctx context.Context) error {
 		var inputs []measure.KMSInput
 		for _, p := range release.Profiles() {
 			img := k.images[p]
@@ -224,7 +235,7 @@ func (k *kmsRun) measureStage() Stage {
 
 // sbomStage generates the SPDX SBOM of the production (locked-read-only) image.
 func (k *kmsRun) sbomStage() Stage {
-	return Stage{Name: "sbom", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "sbom", Skip: k.unlessBuilt, Run: func(ctx context.Context) error {
 		doc, err := sbom.Generate(ctx, sbom.Input{
 			Path: k.images[release.LockedReadOnly].archive, Kind: sbom.OCIArchive,
 			Name: orDefault(k.product.ImageName, "mero-kms"), Version: k.cfg.Tag.Version.String(), Created: k.cfg.Created,

@@ -26,9 +26,10 @@ type NodeImageManifest struct {
 	Profiles      map[release.Profile]NodeImage `json:"profiles"`
 }
 
-// ReleaseNode runs the node-image pipeline (SPEC §3): version sync → counterpart → image manifest
-// → measure (boot an ephemeral TDX VM per profile, quote, extract MRTD/RTMR0–3, delete the VM) →
-// SBOM → notes → checksums → sign → stage → audit (staged) → E2E → publish → audit → catalog.
+// ReleaseNode runs the node-image pipeline (SPEC §3): version sync → draft → counterpart → image
+// manifest → measure (boot an ephemeral TDX VM per profile, quote, extract MRTD/RTMR0–3, delete
+// the VM) → SBOM → notes → checksums → sign → stage → audit (staged) → E2E → publish → audit →
+// catalog. A re-run after a failed publish completes the draft that run left, as it is.
 func ReleaseNode(ctx context.Context, cfg Config, product NodeProduct) (*Report, error) {
 	if cfg.Tag.Family != release.Node {
 		return nil, outcome.UsageErrorf("release-node-image: %s is not a mero-tee tag", cfg.Tag)
@@ -48,6 +49,7 @@ func ReleaseNode(ctx context.Context, cfg Config, product NodeProduct) (*Report,
 	n := &nodeRun{run: r, product: product}
 	return r.execute(ctx, []Stage{
 		r.versionStage(),
+		r.draftStage(),
 		r.counterpartStage(),
 		n.manifestStage(),
 		n.measureStage(),
@@ -71,7 +73,7 @@ type nodeRun struct {
 
 // manifestStage records the images of every profile and the pinned base image.
 func (n *nodeRun) manifestStage() Stage {
-	return Stage{Name: "image-manifest", Skip: n.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "image-manifest", Skip: n.unlessBuilt, Run: func(ctx context.Context) error {
 		base := n.product.BaseImage
 		if base == (BaseImage{}) {
 			base = DefaultBaseImage()
@@ -90,7 +92,7 @@ func (n *nodeRun) manifestStage() Stage {
 
 // measureStage boots each profile's image on the VM provider and records its quoted registers.
 func (n *nodeRun) measureStage() Stage {
-	return Stage{Name: "measure", Skip: n.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "measure", Skip: n.unlessBuilt, Run: func(ctx context.Context) error {
 		pub, err := measure.MeasureNode(ctx, n.cfg.Provider, n.product.Images, measure.NodeOptions{
 			Version: n.cfg.Tag.Version.String(), TrustedRoots: n.cfg.NodeRoots, RunID: n.cfg.RunID,
 			Tag: n.cfg.Tag.String(), Now: n.cfg.now, Log: n.cfg.Log,
@@ -107,7 +109,7 @@ func (n *nodeRun) measureStage() Stage {
 
 // sbomStage generates the SBOM of the node image (its directory or Packer manifest).
 func (n *nodeRun) sbomStage() Stage {
-	return Stage{Name: "sbom", Skip: n.unlessPublished, Run: func(ctx context.Context) error {
+	return Stage{Name: "sbom", Skip: n.unlessBuilt, Run: func(ctx context.Context) error {
 		kind, err := sbom.ParseKind(orDefault(n.product.SBOMKind, string(sbom.Dir)))
 		if err != nil {
 			return err

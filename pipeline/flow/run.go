@@ -35,6 +35,10 @@ type run struct {
 	staging  store.Store
 	overlay  store.Store
 
+	// resumed is true when the assets are those of a complete draft an earlier run left in the
+	// store (draftStage): nothing is rebuilt.
+	resumed bool
+
 	measurements *measure.Published
 	catalog      *catalog.Catalog
 	notes        []byte
@@ -86,6 +90,18 @@ func (r *run) writeReport() {
 func (r *run) unlessPublished() string {
 	if r.alreadyPublished {
 		return "already published: nothing to rebuild, the audit re-checks it"
+	}
+	return ""
+}
+
+// unlessBuilt skips a build stage on a re-run of a published release, and when the assets are
+// adopted from the draft of an earlier run.
+func (r *run) unlessBuilt() string {
+	if s := r.unlessPublished(); s != "" {
+		return s
+	}
+	if r.resumed {
+		return "resuming the draft of an earlier run: its assets are kept as they are"
 	}
 	return ""
 }
