@@ -4,7 +4,8 @@
 #
 # MERO_RELEASE_BIN  the mero-release binary to run. When it is set and executable it is used as it
 #                   is; otherwise it is built there (default: bin/mero-release of this repository)
-#                   with `go build ./cmd/mero-release`, once, and again only when a source file is
+#                   with `CGO_ENABLED=0 go build ./cmd/mero-release` (static, as .ci/run builds it),
+#                   once, and again only when a source file is
 #                   newer than the binary.
 #
 # The scripts end with `exec` of the CLI, so its log lines and exit code are theirs:
@@ -76,8 +77,8 @@ mr_cli() {
   if mr_stale "$bin"; then
     command -v go >/dev/null 2>&1 || { mr_error "$MR_SCRIPT: no mero-release at $bin and no Go toolchain to build it (set MERO_RELEASE_BIN)"; exit 1; }
     mkdir -p "$(dirname "$bin")" || { mr_error "$MR_SCRIPT: cannot create $(dirname "$bin")"; exit 1; }
-    mr_info "building mero-release: go build -o $bin ./cmd/mero-release"
-    if ! (cd "$MR_REPO" && go build -o "$bin.tmp.$$" ./cmd/mero-release) >&2; then
+    mr_info "building mero-release: CGO_ENABLED=0 go build -o $bin ./cmd/mero-release"
+    if ! (cd "$MR_REPO" && CGO_ENABLED=0 go build -o "$bin.tmp.$$" ./cmd/mero-release) >&2; then
       rm -f "$bin.tmp.$$"
       mr_error "$MR_SCRIPT: go build ./cmd/mero-release failed"
       exit 1
