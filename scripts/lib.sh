@@ -5,8 +5,7 @@
 # MERO_RELEASE_BIN  the mero-release binary to run. When it is set and executable it is used as it
 #                   is; otherwise it is built there (default: bin/mero-release of this repository)
 #                   with `CGO_ENABLED=0 go build ./cmd/mero-release` (static, as .ci/run builds it),
-#                   once, and again only when a source file is
-#                   newer than the binary.
+#                   once, and again only when a source file is newer than the binary.
 #
 # The scripts end with `exec` of the CLI, so its log lines and exit code are theirs:
 # 0 success, 1 general error, 2 usage error, 10 verification failure, 11 missing required asset.
