@@ -35,6 +35,9 @@ type MeroRelease struct {
 	// Token for GitHub releases and pull requests.
 	// +private
 	GithubToken *dagger.Secret
+	// The Go image that builds binaries from source.
+	// +private
+	BuilderImage string
 }
 
 // New configures the pipeline.
@@ -59,13 +62,14 @@ func New(
 		builderImage = defaultBuilderImage
 	}
 	if cli == nil {
-		cli = buildCLI(source, builderImage)
+		cli = goBuild(source, builderImage, "./cmd/mero-release")
 	}
-	return &MeroRelease{Source: source, Cli: cli, GithubToken: githubToken}
+	return &MeroRelease{Source: source, Cli: cli, GithubToken: githubToken, BuilderImage: builderImage}
 }
 
-// buildCLI compiles cmd/mero-release statically in the builder image, with cached modules and builds.
-func buildCLI(source *dagger.Directory, builderImage string) *dagger.File {
+// goBuild compiles a package of the repository statically in the builder image, with cached
+// modules and builds.
+func goBuild(source *dagger.Directory, builderImage, pkg string) *dagger.File {
 	return dag.Container().
 		From(builderImage).
 		WithMountedCache("/go/pkg/mod", dag.CacheVolume("mero-release-go-mod")).
@@ -76,8 +80,8 @@ func buildCLI(source *dagger.Directory, builderImage string) *dagger.File {
 			Include: []string{"go.mod", "go.sum", "cmd/**", "pipeline/**", "policies/**", "examples/**"},
 		}).
 		WithWorkdir(srcPath).
-		WithExec([]string{"go", "build", "-o", "/out/mero-release", "./cmd/mero-release"}).
-		File("/out/mero-release")
+		WithExec([]string{"go", "build", "-o", "/out/binary", pkg}).
+		File("/out/binary")
 }
 
 // Container is the base of every stage: the CLI on the PATH and the repository at /src.

@@ -5,7 +5,8 @@
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
-CLI=${CLI:-bin/mero-release}
+CLI=${CLI:-bin/ci/mero-release}
+KMS_BIN=${KMS_BIN:-bin/ci/mero-kms}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
@@ -51,7 +52,8 @@ if timeout 600 dagger functions >"$work/functions" 2>&1; then
   sed -n '/^Name/,$p' "$work/functions"
   missing=0
   for f in guard-version-sync guard-allowed-env guard-pr-docs guard-dependency catalog-validate catalog-add catalog-query \
-           policy-generate policy-validate policy-promote; do
+           policy-generate policy-validate policy-promote release-kms release-node-image audit end-to-end sbom sbom-dir \
+           checksums verify-checksums sign verify notes measure-kms measure-node parse-quote; do
     grep -q "^$f " "$work/functions" || { echo "[FAIL] dagger functions does not list $f"; missing=1; }
   done
   [ $missing = 0 ] && { echo "[PASS] dagger functions lists every function"; passed=$((passed + 1)); } || failed=$((failed + 1))
@@ -77,6 +79,29 @@ expect_pass policy-validate policy-validate
 expect_fail policy-validate/stable 'policy_not_ready' policy-validate --stable
 expect_file policy-generate '"allowed_mrtd": \[' policy-generate --kms-version 1.2.0 --profile debug --measurements "$td/store/mero-tee-v1.2.0/assets/published-mrtds.json"
 expect_file policy-promote '"kms_version": "1\.2\.0"' policy-promote --policy policies/attestation-policy-debug.json --measurements "$td/store/mero-tee-v1.2.0/assets/published-mrtds.json"
+
+# the release pipelines, on a local store the calls hand back as a directory
+expect_file release-node-image '"published"|mero-tee-v1\.3\.0-rc\.1' release-node-image --tag mero-tee-v1.3.0-rc.1 --version 1.3.0-rc.1 \
+  file --path releases/mero-tee-v1.3.0-rc.1/release.json
+if dcall release-node-image --tag mero-tee-v1.3.0-rc.1 --version 1.3.0-rc.1 export --path "$work/node-state" >"$work/out" 2>&1; then
+  expect_pass audit/node audit --tag mero-tee-v1.3.0-rc.1 --store "$work/node-state"
+  expect_file measure-node '"source": "tdx-simulator"' measure-node --version 1.3.0-rc.1
+  expect_pass verify-checksums verify-checksums --assets "$work/node-state/releases/mero-tee-v1.3.0-rc.1/assets"
+  expect_pass verify verify --file "$work/node-state/releases/mero-tee-v1.3.0-rc.1/assets/published-mrtds.json" \
+    --bundle "$work/node-state/releases/mero-tee-v1.3.0-rc.1/assets/published-mrtds.json.sigstore.json" --key "$work/node-state/work/keys/cosign.pub"
+  printf '{"flipped": true}\n' > "$work/node-state/releases/mero-tee-v1.3.0-rc.1/assets/published-mrtds.json"
+  expect_fail audit/tampered 'exit code 10|checksum|digest' audit --tag mero-tee-v1.3.0-rc.1 --store "$work/node-state"
+else
+  echo "[FAIL] dagger call release-node-image export:"; tail -25 "$work/out"; failed=$((failed + 1))
+fi
+if dcall release-kms --tag mero-kms-v1.3.0-rc.1 --version 1.3.0-rc.1 --kms-binary "$KMS_BIN" export --path "$work/kms-state" >"$work/out" 2>&1; then
+  echo "[PASS] dagger call release-kms (rc, fresh store)"; passed=$((passed + 1))
+  expect_pass audit/kms audit --tag mero-kms-v1.3.0-rc.1 --store "$work/kms-state"
+else
+  echo "[FAIL] dagger call release-kms:"; tail -25 "$work/out"; failed=$((failed + 1))
+fi
+expect_fail release-kms/stable-not-ready 'policy_not_ready' release-kms --tag mero-kms-v1.3.0 --version 1.3.0 --kms-binary "$KMS_BIN"
+expect_fail release-kms/version-sync 'MERO_KMS_VERSION=1\.2\.0' release-kms --tag mero-kms-v1.3.0-rc.1 --version 1.2.0 --kms-binary "$KMS_BIN"
 
 echo "dagger: $passed passed, $failed failed"
 [ "$failed" = 0 ]
