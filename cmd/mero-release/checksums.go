@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/checksum"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -49,29 +50,8 @@ func checksumsDefaultFiles(dir, exclude string) ([]string, error) {
 	return names, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// writeFileAtomic writes data to path atomically (atomicfile.Write), creating its directory.
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 func (a *app) checksumsWriteCommand() *cobra.Command {
 	var dir, out string

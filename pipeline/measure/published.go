@@ -14,7 +14,7 @@ import (
 	"regexp"
 	"slices"
 
-	"github.com/calimero-network/mero-release/pipeline/internal/atomicfile"
+	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )

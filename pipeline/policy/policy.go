@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/calimero-network/mero-release/pipeline/internal/atomicfile"
+	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/internal/jsonsyntax"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"

@@ -30,10 +30,16 @@ func TestWrite(t *testing.T) {
 
 func TestWriteFailures(t *testing.T) {
 	dir := t.TempDir()
-	// A directory that does not exist: the temporary file cannot be created.
+	// A parent that is a regular file: the directory cannot be created.
+	if err := os.WriteFile(filepath.Join(dir, "nope"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	missing := filepath.Join(dir, "nope", "out.json")
 	if err := Write(missing, []byte("x")); err == nil || !strings.HasPrefix(err.Error(), "write "+missing+": ") {
-		t.Errorf("missing directory: %v", err)
+		t.Errorf("parent is a file: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dir, "nope")); err != nil {
+		t.Fatal(err)
 	}
 	// The target is a non-empty directory: the rename fails, the temporary file is removed and
 	// the target is untouched.
@@ -49,5 +55,15 @@ func TestWriteFailures(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(target); len(entries) != 1 || entries[0].Name() != "x" {
 		t.Errorf("the target changed: %v", entries)
+	}
+}
+
+func TestWriteCreatesParents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "out.json")
+	if err := Write(path, []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(path); err != nil || string(data) != "{}\n" {
+		t.Fatalf("read back %q, %v", data, err)
 	}
 }

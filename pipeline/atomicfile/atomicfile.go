@@ -10,8 +10,11 @@ import (
 
 // Write writes data to path atomically: a temporary file in the same directory (".NAME.*.tmp"),
 // synced, made mode 0644, then renamed over path. On any failure the temporary file is removed
-// and path is untouched; errors are "write PATH: …".
+// and path is untouched; errors are "write PATH: …". Missing parent directories are created.
 func Write(path string, data []byte) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
