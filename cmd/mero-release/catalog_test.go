@@ -175,7 +175,7 @@ func TestCatalogAddCommand(t *testing.T) {
 		t.Error("a broken catalog was overwritten")
 	}
 	// An unwritable location is a general error.
-	code, _, stderr = catalogCLI(t, nil, "catalog", "add", "--kms", "1.0.0", "--node", "1.0.0", "--profiles", "debug", "--file", filepath.Join(t.TempDir(), "no", "such", "dir.json"))
+	code, _, stderr = catalogCLI(t, nil, "catalog", "add", "--kms", "1.0.0", "--node", "1.0.0", "--profiles", "debug", "--file", filepath.Join(fileDir(t), "dir.json"))
 	catalogExpect(t, code, stderr, 1, "[ERROR]")
 }
 
@@ -213,4 +213,14 @@ func TestCatalogQueryCommand(t *testing.T) {
 	catalogExpect(t, code, stderr, 2, "--kms:")
 	code, _, stderr = catalogCLI(t, nil, "catalog", "query", "--kms", "1.2.0", "--file", filepath.Join(t.TempDir(), "none.json"))
 	catalogExpect(t, code, stderr, 1, "[ERROR]")
+}
+
+// fileDir returns a path whose "directory" is a regular file: nothing can be written under it.
+func fileDir(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

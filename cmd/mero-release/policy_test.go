@@ -258,6 +258,6 @@ func TestPolicyPromoteCommand(t *testing.T) {
 	catalogExpect(t, code, stderr, 1, "[ERROR]")
 	code, _, stderr = catalogCLI(t, nil, "policy", "promote")
 	catalogExpect(t, code, stderr, 2)
-	code, _, stderr = catalogCLI(t, nil, "policy", "promote", bare, "--measurements", n, "-o", filepath.Join(t.TempDir(), "no", "dir.json"))
+	code, _, stderr = catalogCLI(t, nil, "policy", "promote", bare, "--measurements", n, "-o", filepath.Join(fileDir(t), "dir.json"))
 	catalogExpect(t, code, stderr, 1, "[ERROR]")
 }

@@ -432,10 +432,14 @@ func TestWriteFile(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
-	// A directory that does not exist: an error naming the path, nothing written.
-	missing := filepath.Join(dir, "nope", DefaultFile)
+	// A parent that is a regular file: an error naming the path, nothing written.
+	blocker := filepath.Join(t.TempDir(), "nope")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(blocker, DefaultFile)
 	if err := c.WriteFile(missing); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("WriteFile into a missing directory: %v", err)
+		t.Errorf("WriteFile under a regular file: %v", err)
 	}
 	// The target is a directory: the rename fails and the temporary file is removed.
 	sub := filepath.Join(dir, "sub")

@@ -59,7 +59,11 @@ func TestWriteAndReadPublishedFile(t *testing.T) {
 	if err := invalid.Write(filepath.Join(dir, "x.json")); err == nil {
 		t.Fatal("Write accepted an invalid file")
 	}
-	if err := pub.Write(filepath.Join(dir, "no-such-dir", "x.json")); err == nil {
-		t.Fatal("Write into a missing directory succeeded")
+	blocker := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Write(filepath.Join(blocker, "x.json")); err == nil {
+		t.Fatal("Write under a regular file succeeded")
 	}
 }

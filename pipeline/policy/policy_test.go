@@ -312,8 +312,12 @@ func TestWriteFile(t *testing.T) {
 	bad := *p
 	bad.AllowedTCBStatus = nil
 	wantVerification(t, bad.WriteFile(path), "allowed_tcb_status: empty")
-	if err := p.WriteFile(filepath.Join(dir, "missing", "x.json")); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("WriteFile into a missing directory: %v", err)
+	blocker := filepath.Join(t.TempDir(), "missing")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteFile(filepath.Join(blocker, "x.json")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("WriteFile under a regular file: %v", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "target", "x"), 0o755); err != nil {
 		t.Fatal(err)
