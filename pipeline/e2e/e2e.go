@@ -94,6 +94,8 @@ type suite struct {
 	// observed node measurements of the node suite, per profile, for guardrail D.
 	observed    map[release.Profile]*pairResult
 	kmsObserved map[release.Profile]tdx.Measurements
+	// kmsPublished caches the KMS releases' published-mrtds.json (nil: none readable).
+	kmsPublished map[string]*measure.Published
 }
 
 // Run runs the node suite and the guardrails and returns the report. The error is for what
@@ -147,7 +149,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Rand = rand.Reader
 	}
 	s := &suite{o: o, log: o.Log, kmsTag: kmsTag, nodeTag: nodeTag, memo: map[string]*pairResult{},
-		observed: map[release.Profile]*pairResult{}, kmsObserved: map[release.Profile]tdx.Measurements{}}
+		observed: map[release.Profile]*pairResult{}, kmsObserved: map[release.Profile]tdx.Measurements{},
+		kmsPublished: map[string]*measure.Published{}}
 	s.runID = o.RunID
 	if s.runID == "" {
 		b := make([]byte, 4)
@@ -247,7 +250,7 @@ func (s *suite) runOnce(ctx context.Context, lp *policy.Loaded, nodeVersion stri
 	if err != nil {
 		return fail(StepDeploy, err)
 	}
-	kmsInst, err := s.o.KMS.Launch(ctx, lp)
+	kmsInst, err := s.o.KMS.Launch(ctx, lp, s.deployment(ctx, lp))
 	if err != nil {
 		return fail(StepStartKMS, err)
 	}
@@ -370,6 +373,25 @@ func hexOf(m *tdx.Measurements) *kmsclient.Measurements {
 	}
 	h := m.Hex()
 	return &kmsclient.Measurements{MRTD: h.MRTD, RTMR0: h.RTMR0, RTMR1: h.RTMR1, RTMR2: h.RTMR2, RTMR3: h.RTMR3}
+}
+
+// deployment returns what the KMS release of lp recorded for lp's profile (its app-compose
+// hash), so that the launched KMS is the measured deployment; nothing when the release has no
+// such record (a policy generated for guardrail C, a release without measurements).
+func (s *suite) deployment(ctx context.Context, lp *policy.Loaded) KMSDeployment {
+	tag := release.KMS.TagPrefix() + lp.Policy.KMSVersion
+	pub, ok := s.kmsPublished[tag]
+	if !ok {
+		var err error
+		if pub, err = s.readPublished(ctx, tag); err != nil {
+			pub = nil
+		}
+		s.kmsPublished[tag] = pub
+	}
+	if pub == nil {
+		return KMSDeployment{}
+	}
+	return KMSDeployment{ComposeHash: pub.Profiles[lp.Policy.Profile].ComposeHash}
 }
 
 // kmsExpected returns the KMS release's published record of profile p when

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/calimero-network/mero-release/examples/kms/local"
 	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
@@ -381,13 +380,18 @@ func TestKMSMeasurements(t *testing.T) {
 	if d := check(t, rep, e2e.CheckConsistency); !rep.Passed || len(d.Cases) != 6 {
 		t.Fatalf("with KMS measurements: %v, %d D cases\n%s", rep.Err(), len(d.Cases), w.log)
 	}
-	// A KMS release whose published KMS measurements differ: attestation fails.
+	// A KMS release whose published RTMR3 is not what its recorded deployment boots to:
+	// attestation fails.
 	w2 := &world{World: e2etest.New(t), log: &bytes.Buffer{}}
 	n := w2.AddNode(t, "1.0.0", nil)
-	w2.AddKMS(t, "1.0.0", e2etest.Policies(t, "1.0.0", n))
+	w2.AddKMS(t, "1.0.0", e2etest.Policies(t, "1.0.0", n), func(p *measure.Published) {
+		for prof, r := range p.Profiles {
+			r.RTMR3 = strings.Repeat("ee", 48)
+			p.Profiles[prof] = r
+		}
+	})
 	o := w2.Options("1.0.0", "1.0.0", nil, outcome.NewLogger(w2.log))
 	o.CheckKMSMeasurements = true
-	o.KMS = &local.InProcessKMS{Authority: w2.Authority, NodeRoots: w2.Authority.RootPool(), ComposeHash: strings.Repeat("ee", 32)}
 	rep, err := e2e.Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

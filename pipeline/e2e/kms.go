@@ -17,10 +17,19 @@ type KMSInstance interface {
 	Close() error
 }
 
+// KMSDeployment is what a KMS instance runs besides its policy, as the KMS release recorded it
+// in published-mrtds.json; zero fields mean "not recorded" and leave the launcher's default.
+type KMSDeployment struct {
+	// ComposeHash is the hex SHA-256 of the profile's app-compose (dstack extends it into the
+	// KMS VM's RTMR3).
+	ComposeHash string
+}
+
 // KMSLauncher starts a KMS configured with one attestation policy, already checked as the KMS
 // checks it at start-up (policy.LoadForKMS: its kms_version and profile are the KMS's
-// MERO_KMS_VERSION and MERO_KMS_PROFILE). The in-process launcher of the sample KMS is
-// examples/kms/local.InProcessKMS.
+// MERO_KMS_VERSION and MERO_KMS_PROFILE), deployed as d describes. Launchers:
+// examples/kms/local.InProcessKMS (the sample KMS in this process) and pipeline/kmsproc (a KMS
+// executable as a process on 127.0.0.1).
 type KMSLauncher interface {
-	Launch(ctx context.Context, p *policy.Loaded) (KMSInstance, error)
+	Launch(ctx context.Context, p *policy.Loaded, d KMSDeployment) (KMSInstance, error)
 }

@@ -268,8 +268,11 @@ func (r *run) e2eStage() Stage {
 				Images:    e2e.ManifestImages{Store: r.overlay, BaseDir: r.cfg.RepoDir},
 				NodeRoots: r.cfg.NodeRoots,
 				KMS:       r.cfg.KMSLauncher,
-				RunID:     r.cfg.RunID,
-				Log:       r.cfg.Log,
+				// The launched KMS runs the deployment the KMS release recorded, so its quote
+				// must match that release's published-mrtds.json too (attestation and guardrail D).
+				CheckKMSMeasurements: true,
+				RunID:                r.cfg.RunID,
+				Log:                  r.cfg.Log,
 			})
 			if err != nil {
 				return err

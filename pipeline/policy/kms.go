@@ -32,6 +32,8 @@ type Loaded struct {
 	SHA256 string
 	// Source names where the bytes came from (a URL, a file, a release asset), for messages.
 	Source string
+	// Data are the bytes the policy was loaded from (what a KMS launched with it must fetch).
+	Data []byte
 }
 
 // LoadForKMS loads policy bytes read from source the way a KMS does at start-up (SPEC §8):
@@ -55,5 +57,5 @@ func LoadForKMS(data []byte, source, wantSHA256, version, profile string) (*Load
 	if string(p.Profile) != profile {
 		return nil, outcome.VerificationErrorf("attestation policy %s: profile is %q but %s is %q: refusing to start", source, p.Profile, EnvKMSProfile, profile)
 	}
-	return &Loaded{Policy: p, SHA256: got, Source: source}, nil
+	return &Loaded{Policy: p, SHA256: got, Source: source, Data: bytes.Clone(data)}, nil
 }

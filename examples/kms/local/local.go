@@ -16,6 +16,7 @@ import (
 	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
+	"github.com/calimero-network/mero-release/pipeline/kmsproc"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
@@ -29,7 +30,8 @@ type InProcessKMS struct {
 	Authority *tdxsim.Authority
 	// NodeRoots are the roots node quotes must chain to.
 	NodeRoots *x509.CertPool
-	// ComposeHash is extended into the KMS VM's RTMR3; empty means kms.ComposeHash(kms.LocalImage).
+	// ComposeHash is extended into the KMS VM's RTMR3 when the deployment records none; empty
+	// means kms.ComposeHash(kms.LocalImage).
 	ComposeHash string
 	// RootSecret is the key-derivation secret; empty means server.DevRootSecret.
 	RootSecret []byte
@@ -50,14 +52,18 @@ func (l *InProcessKMS) Open() int {
 }
 
 // Launch implements e2e.KMSLauncher.
-func (l *InProcessKMS) Launch(ctx context.Context, p *policy.Loaded) (e2e.KMSInstance, error) {
+// The KMS VM extends d.ComposeHash into RTMR3 when the release recorded one.
+func (l *InProcessKMS) Launch(ctx context.Context, p *policy.Loaded, d e2e.KMSDeployment) (e2e.KMSInstance, error) {
 	if l.Authority == nil || l.NodeRoots == nil {
 		return nil, outcome.UsageErrorf("in-process KMS: an authority and node roots are required")
 	}
 	if p == nil || p.Policy == nil {
 		return nil, outcome.UsageErrorf("in-process KMS: no attestation policy")
 	}
-	hash := l.ComposeHash
+	hash := d.ComposeHash
+	if hash == "" {
+		hash = l.ComposeHash
+	}
 	if hash == "" {
 		h, err := kms.ComposeHash(kms.LocalImage)
 		if err != nil {
@@ -123,4 +129,24 @@ func (i *inProcess) Close() error {
 		i.l.mu.Unlock()
 	})
 	return i.closed
+}
+
+// Process returns a launcher that runs the sample KMS executable (built from
+// examples/kms/cmd/mero-kms, or taken from the released image) as a process on 127.0.0.1: its
+// quotes come from its simulated dstack VM (MERO_KMS_QUOTE_SOURCE=simulator on the default
+// simulator platform, whose root is auth's when auth is tdxsim.DefaultSeed's), and the VM
+// extends the compose hash the KMS release recorded (MERO_KMS_COMPOSE_HASH).
+func Process(binary string, auth *tdxsim.Authority, log *outcome.Logger) *kmsproc.Launcher {
+	return &kmsproc.Launcher{
+		Binary:       binary,
+		Env:          []string{server.EnvQuoteSource + "=" + server.QuoteSourceSimulator},
+		TrustedRoots: auth.RootPool(),
+		InstanceEnv: func(_ context.Context, _ *policy.Loaded, d e2e.KMSDeployment) ([]string, error) {
+			if d.ComposeHash == "" {
+				return nil, nil
+			}
+			return []string{server.EnvComposeHash + "=" + d.ComposeHash}, nil
+		},
+		Log: log,
+	}
 }

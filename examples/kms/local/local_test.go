@@ -7,6 +7,7 @@ import (
 
 	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/server"
+	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
@@ -39,7 +40,7 @@ func TestInProcessKMS(t *testing.T) {
 	}
 	l := &InProcessKMS{Authority: auth, NodeRoots: auth.RootPool()}
 	ctx := context.Background()
-	inst, err := l.Launch(ctx, notReady(t))
+	inst, err := l.Launch(ctx, notReady(t), e2e.KMSDeployment{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestInProcessKMSRefuses(t *testing.T) {
 		{"bad compose hash", &InProcessKMS{Authority: auth, NodeRoots: auth.RootPool(), ComposeHash: "zz"}, outcome.General, "start KMS 1.2.0 (debug): simulated dstack: compose hash"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			inst, err := tt.l.Launch(context.Background(), lp)
+			inst, err := tt.l.Launch(context.Background(), lp, e2e.KMSDeployment{})
 			if err == nil {
 				_ = inst.Close()
 				t.Fatal("launched")
@@ -112,7 +113,7 @@ func TestInProcessKMSRefuses(t *testing.T) {
 	}
 	l := &InProcessKMS{Authority: auth, NodeRoots: auth.RootPool()}
 	for _, bad := range []*policy.Loaded{nil, {SHA256: lp.SHA256, Source: "x"}} {
-		if _, err := l.Launch(context.Background(), bad); outcome.Code(err) != outcome.Usage || !strings.Contains(err.Error(), "no attestation policy") {
+		if _, err := l.Launch(context.Background(), bad, e2e.KMSDeployment{}); outcome.Code(err) != outcome.Usage || !strings.Contains(err.Error(), "no attestation policy") {
 			t.Errorf("policy %+v: %v", bad, err)
 		}
 	}

@@ -183,8 +183,8 @@ func (w *World) KMSRecord(t testing.TB) measure.Record {
 }
 
 // AddKMS publishes mero-kms-v<version> with the given policies (one file per profile present)
-// and a published-mrtds.json holding KMSRecord for every profile.
-func (w *World) AddKMS(t testing.TB, version string, policies map[release.Profile]*policy.Policy) {
+// and a published-mrtds.json holding KMSRecord for every profile, changed by mutate if given.
+func (w *World) AddKMS(t testing.TB, version string, policies map[release.Profile]*policy.Policy, mutate ...func(*measure.Published)) {
 	t.Helper()
 	assets := map[string][]byte{}
 	for p, pol := range policies {
@@ -197,6 +197,9 @@ func (w *World) AddKMS(t testing.TB, version string, policies map[release.Profil
 	pub := &measure.Published{SchemaVersion: measure.PublishedSchemaVersion, Family: release.KMS, Version: version, Profiles: map[release.Profile]measure.Record{}}
 	for _, p := range release.Profiles() {
 		pub.Profiles[p] = w.KMSRecord(t)
+	}
+	for _, m := range mutate {
+		m(pub)
 	}
 	data, err := pub.Marshal()
 	if err != nil {
