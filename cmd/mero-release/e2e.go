@@ -165,13 +165,14 @@ match; a bad flag is exit 2.`,
 
 // e2eCommand is `mero-release e2e`: the post-release E2E suite and its guardrails (SPEC §7).
 func (a *app) e2eCommand() *cobra.Command {
-	var kmsRelease, nodeRelease, storeFlag, catalogFlag, nodeImage, imageBase, trustedRoot, profiles, staleProfile, runID, provider string
+	var kmsRelease, nodeRelease, storeFlag, catalogFlag, nodeImage, imageBase, trustedRoot, profiles, staleProfile, runID, provider, kmsBinary string
 	var checkKMS, advisory bool
 	c := &cobra.Command{
 		Use:   "e2e --kms-release TAG --node-release TAG --store dir:PATH [--catalog F] [--json]",
 		Short: "Post-release E2E: node suite and guardrails A–D (exit 10 on a blocking failure)",
-		Long: `Runs the mero-tee node suite against the sample KMS started in-process on 127.0.0.1 with the
-KMS release's attestation policies: deploy a VM from the node release's image (--provider
+		Long: `Runs the mero-tee node suite against KMS instances started with the KMS release's attestation
+policies and its recorded deployment (compose hash) — the --kms-binary executable as processes on
+127.0.0.1, or, without it, the sample KMS in this process: deploy a VM from the node release's image (--provider
 simulator: the TDX simulator), boot verification, KMS attestation (POST /attest), key release
 (challenge/get-key), cleanup on every path. Then the guardrails:
   A cross-version            every catalog pair with either released version works
@@ -221,6 +222,9 @@ a release missing from the store.`,
 				Provider: vmsim.New(auth), Images: e2e.ManifestImages{Store: st, BaseDir: imageBase}, NodeRoots: roots,
 				KMS:                  &local.InProcessKMS{Authority: auth, NodeRoots: roots, Log: a.log},
 				CheckKMSMeasurements: checkKMS, RunID: runID, Log: a.log,
+			}
+			if kmsBinary != "" {
+				o.KMS = local.Process(kmsBinary, auth, a.log)
 			}
 			if nodeImage != "" {
 				o.Images = e2e.TemplateImages(nodeImage)
@@ -277,6 +281,7 @@ a release missing from the store.`,
 	fl.StringVar(&profiles, "profiles", "", "comma-separated profiles of the node suite (default: all three)")
 	fl.StringVar(&staleProfile, "stale-profile", "", "profile of guardrail C (default: locked-read-only)")
 	fl.StringVar(&runID, "run-id", "", "run id labelling the VMs (default: random)")
+	fl.StringVar(&kmsBinary, "kms-binary", "", "KMS executable to run as processes on 127.0.0.1 (default: the sample KMS in this process)")
 	fl.BoolVar(&checkKMS, "check-kms-measurements", false, "also compare the KMS quote with the KMS release's published-mrtds.json")
 	fl.BoolVar(&advisory, "advisory", false, "report failures but exit 0 (E2E is advisory for rc releases)")
 	return c

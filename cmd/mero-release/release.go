@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
 	"github.com/calimero-network/mero-release/pipeline/flow"
+	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
@@ -237,52 +239,85 @@ func (a *app) runRelease(rep *flow.Report, err error) error {
 func (a *app) releaseKMSCommand() *cobra.Command {
 	var f releaseFlags
 	var binary, registry string
+	var images []string
 	c := &cobra.Command{
 		Use:   "release-kms",
 		Short: "Release the KMS: build, policies, measure, SBOM, sign, stage, audit, E2E, publish, catalog",
 		Long: `release-kms runs the KMS release pipeline of SPEC §3 for --tag. Its defaults are local: a
-directory store, a key pair in WORK/keys, the TDX simulator and an in-process KMS for E2E.
-Nothing is published before the staged release passes the audit and, for stable and hotfix
-releases, E2E; a published release is never changed, and a re-run only re-audits it.`,
+directory store, a key pair in WORK/keys and the TDX simulator. The profile images are built
+around --kms-binary, or taken as they are with --image PROFILE=OCI-ARCHIVE (the Dagger module
+builds them from the KMS's Dockerfile). E2E runs the KMS binary of the release's image as a
+process on 127.0.0.1. With --registry the images are pushed after the staged release passed
+its audit and E2E, and the registry must hold the measured digests. Nothing is published
+before the staged release passes the audit and, for stable and hotfix releases, E2E; a
+published release is never changed, and a re-run only re-audits it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.releaseConfig(cmd, &f, release.KMS)
 			if err != nil {
 				return err
 			}
-			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry)
+			product, e2eBinary, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
 			if err != nil {
 				return err
 			}
+			cfg.KMSLauncher = local.Process(e2eBinary, cfg.Authority, a.log)
 			return a.runRelease(flow.ReleaseKMS(cmd.Context(), cfg, product))
 		},
 	}
 	f.register(c, release.KMS)
 	c.Flags().StringVar(&binary, "kms-binary", "", "the built KMS binary (linux/amd64, static); default: go build ./examples/kms/cmd/mero-kms")
-	c.Flags().StringVar(&registry, "registry", "", "push the profile images to this registry (e.g. ghcr.io/OWNER; token $GHCR_TOKEN) and measure the pushed digests")
+	c.Flags().StringVar(&registry, "registry", "", "push the profile images to this registry after audit and E2E (e.g. ghcr.io/OWNER; token $GHCR_TOKEN, user $GITHUB_ACTOR)")
+	c.Flags().StringArrayVar(&images, "image", nil, "PROFILE=OCI-ARCHIVE: a prebuilt profile image, released as it is (all three profiles, or none)")
 	return c
 }
 
-// kmsProduct describes the sample KMS of examples/kms.
-func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string) (flow.KMSProduct, error) {
+// kmsProduct describes the sample KMS of examples/kms, and returns the KMS executable E2E runs:
+// with prebuilt images, the entrypoint of the locked-read-only image (the binary that ships);
+// otherwise the binary the images are built around.
+func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string) (flow.KMSProduct, string, error) {
+	product := flow.KMSProduct{
+		Registry: a.envOr(registry, "GHCR_REGISTRY"), RegistryUser: a.getenv("GITHUB_ACTOR"), RegistryToken: a.getenv("GHCR_TOKEN"),
+		AppCompose: kms.AppCompose, OSImage: server.DstackOSImage(),
+	}
+	if len(images) > 0 {
+		m, err := parseProfileMap("image", images)
+		if err != nil {
+			return flow.KMSProduct{}, "", err
+		}
+		for _, p := range release.Profiles() {
+			if m[p] == "" {
+				return flow.KMSProduct{}, "", outcome.UsageErrorf("--image: no image for profile %s (give all three profiles)", p)
+			}
+		}
+		if binary != "" {
+			return flow.KMSProduct{}, "", outcome.UsageErrorf("--kms-binary and --image: give one (prebuilt images already hold the binary)")
+		}
+		product.Images = m
+		e2eBinary := filepath.Join(cfg.WorkDir, "bin", "mero-kms-from-image")
+		entry, err := ociimage.ExtractEntrypoint(m[release.LockedReadOnly], e2eBinary)
+		if err != nil {
+			return flow.KMSProduct{}, "", fmt.Errorf("--image %s=%s: %w", release.LockedReadOnly, m[release.LockedReadOnly], err)
+		}
+		a.log.Infof("E2E runs %s of the %s image", entry, release.LockedReadOnly)
+		return product, e2eBinary, nil
+	}
 	if binary == "" {
 		binary = filepath.Join(cfg.WorkDir, "bin", "mero-kms")
 		a.log.Infof("building ./examples/kms/cmd/mero-kms")
 		if err := flow.BuildGoBinary(ctx, cfg.RepoDir, "./examples/kms/cmd/mero-kms", binary); err != nil {
-			return flow.KMSProduct{}, err
+			return flow.KMSProduct{}, "", err
 		}
 	}
-	return flow.KMSProduct{
-		Binary: binary, Registry: a.envOr(registry, "GHCR_REGISTRY"), RegistryUser: a.getenv("GITHUB_ACTOR"), RegistryToken: a.getenv("GHCR_TOKEN"),
-		AppCompose: kms.AppCompose, OSImage: server.DstackOSImage(),
-	}, nil
+	product.Binary = binary
+	return product, binary, nil
 }
 
 // releaseNodeCommand is `mero-release release-node-image`.
 func (a *app) releaseNodeCommand() *cobra.Command {
 	var f releaseFlags
 	var images []string
-	var sbomPath, sbomKind string
+	var sbomPath, sbomKind, kmsBinary string
 	c := &cobra.Command{
 		Use:   "release-node-image",
 		Short: "Release the node image: measure on TDX VMs, SBOM, sign, stage, audit, E2E, publish, catalog",
@@ -299,6 +334,9 @@ its quote verified and its MRTD/RTMR0–3 published; the VM is deleted on every 
 			if err != nil {
 				return err
 			}
+			if kmsBinary != "" {
+				cfg.KMSLauncher = local.Process(kmsBinary, cfg.Authority, a.log)
+			}
 			return a.runRelease(flow.ReleaseNode(cmd.Context(), cfg, product))
 		},
 	}
@@ -306,6 +344,7 @@ its quote verified and its MRTD/RTMR0–3 published; the VM is deleted on every 
 	c.Flags().StringArrayVar(&images, "image", nil, "PROFILE=IMAGE the provider boots (default: examples/node-image for every profile)")
 	c.Flags().StringVar(&sbomPath, "sbom-input", "", "what the SBOM describes: the image directory or a Packer manifest (default examples/node-image)")
 	c.Flags().StringVar(&sbomKind, "sbom-kind", "dir", "dir or packer-manifest")
+	c.Flags().StringVar(&kmsBinary, "kms-binary", "", "the KMS executable E2E runs as a process on 127.0.0.1 (default: the sample KMS in this process)")
 	return c
 }
 

@@ -67,12 +67,18 @@ type Config struct {
 
 // KMSProduct is what the KMS pipeline releases: the product supplies its binary and deployment.
 type KMSProduct struct {
+	// Images are prebuilt profile images, OCI archives (e.g. built from the KMS's Dockerfile by
+	// the Dagger module). When set, they are measured, SBOM'd and pushed as they are and Binary
+	// is not used; otherwise the pipeline builds each profile's image from Binary.
+	Images map[release.Profile]string
 	// Binary is the KMS executable (linux/amd64, static) placed in each profile's image.
 	Binary string
 	// BinaryPath is where the binary sits in the image (default /usr/local/bin/mero-kms).
 	BinaryPath string
 	// ImageName names the image (default mero-kms); Registry, when set (e.g. ghcr.io/owner),
-	// makes the build stage push each profile's image there and measure the pushed digest.
+	// makes deployments reference Registry/ImageName@digest and the push-images stage push each
+	// profile's image there (after audit and E2E, before publish), checking that the registry
+	// holds exactly the measured digest.
 	ImageName, Registry string
 	// RegistryUser and RegistryToken authenticate the push (GHCR: a packages:write token).
 	RegistryUser, RegistryToken string

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -40,9 +42,10 @@ type KMSImageManifest struct {
 }
 
 // ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → draft → counterpart → build the image
-// per profile (pushed when a registry is set) → policies → measurements → SBOM → dependency guard →
-// notes → checksums → sign → stage → audit (staged) → E2E → publish → audit → catalog.
-// Nothing reaches cfg.Store before the staged release passed its audit and (for stable and
+// per profile (or take the prebuilt ones) → policies → measurements → SBOM → dependency guard →
+// notes → checksums → sign → stage → audit (staged) → E2E → push the images (when a registry is
+// set) → publish → audit → catalog.
+// Nothing reaches the registry or cfg.Store before the staged release passed its audit and (for stable and
 // hotfix releases) E2E; a published release is never modified and a re-run only re-audits it;
 // a re-run after a failed publish completes the draft that run left, as it is.
 func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, error) {
@@ -72,6 +75,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 		r.stageStage(),
 		r.stagedAuditStage(),
 		r.e2eStage(),
+		k.pushStage(),
 		r.publishStage(),
 		r.auditStage("audit", func() store.Store { return cfg.Store }),
 		r.catalogStage(),
@@ -86,50 +90,29 @@ type kmsRun struct {
 	policies map[release.Profile]*policy.Policy
 }
 
-// buildStage builds the three profile images concurrently, writes them as OCI archives, pushes
-// them when a registry is configured, and renders each profile's app-compose pinned by digest.
+// buildStage builds the three profile images concurrently (or takes the prebuilt ones), writes
+// them as OCI archives and renders each profile's app-compose pinned by digest. Deployments
+// reference Registry/ImageName@digest when a registry is set; nothing is pushed here (see
+// pushStage).
 func (k *kmsRun) buildStage() Stage {
 	return Stage{Name: "build-images", Skip: k.unlessBuilt, Run: func(ctx context.Context) error {
-		bin, err := os.ReadFile(k.product.Binary)
-		if err != nil {
-			return outcome.UsageErrorf("KMS binary: %v", err)
+		build := k.buildFromBinary
+		if len(k.product.Images) > 0 {
+			build = k.takePrebuilt
+		} else if k.product.Binary == "" {
+			return outcome.UsageErrorf("build-images: give the KMS binary or prebuilt profile images")
 		}
-		binPath := orDefault(k.product.BinaryPath, "/usr/local/bin/mero-kms")
 		name := orDefault(k.product.ImageName, "mero-kms")
-		version := k.cfg.Tag.Version.String()
-		g, gctx := errgroup.WithContext(ctx)
+		g, _ := errgroup.WithContext(ctx)
 		for _, p := range release.Profiles() {
 			g.Go(func() error {
-				img, err := ociimage.Build(ociimage.Spec{
-					Files:      []ociimage.File{{Path: binPath, Content: bin, Mode: 0o755}},
-					Entrypoint: []string{binPath},
-					Env:        []string{"MERO_KMS_PROFILE=" + string(p), "MERO_KMS_VERSION=" + version},
-					Labels: map[string]string{
-						"org.opencontainers.image.title":    name,
-						"org.opencontainers.image.version":  version,
-						"network.calimero.mero-kms.profile": string(p),
-					},
-					Created: k.cfg.Created,
-				})
+				archive, digest, err := build(p, name)
 				if err != nil {
-					return fmt.Errorf("build %s image: %w", p, err)
-				}
-				digest, err := ociimage.Digest(img)
-				if err != nil {
-					return err
-				}
-				archive := filepath.Join(k.imageDir, fmt.Sprintf("%s-%s.oci.tar", name, p))
-				if err := ociimage.WriteOCIArchive(img, fmt.Sprintf("%s:%s-%s", name, version, p), archive); err != nil {
 					return err
 				}
 				ref := "localhost/" + name + "@" + digest
 				if k.product.Registry != "" {
-					ref, err = ociimage.Push(gctx, img, fmt.Sprintf("%s/%s:%s-%s", k.product.Registry, name, version, p),
-						k.product.RegistryUser, k.product.RegistryToken)
-					if err != nil {
-						return err
-					}
-					k.cfg.Log.Infof("pushed %s", ref)
+					ref = strings.TrimRight(k.product.Registry, "/") + "/" + name + "@" + digest
 				}
 				compose, err := k.product.AppCompose(ref)
 				if err != nil {
@@ -142,12 +125,119 @@ func (k *kmsRun) buildStage() Stage {
 				k.mu.Lock()
 				k.images[p] = KMSImage{Image: ref, Digest: digest, archive: archive, compose: composePath}
 				k.mu.Unlock()
-				k.cfg.Log.Infof("built %s image %s", p, digest)
+				k.cfg.Log.Infof("%s image %s (%s)", p, digest, archive)
 				return nil
 			})
 		}
 		return g.Wait()
 	}}
+}
+
+// buildFromBinary builds profile p's image around the KMS binary (reproducibly: the same
+// binary and Created give the same digest) and writes it as an OCI archive.
+func (k *kmsRun) buildFromBinary(p release.Profile, name string) (archive, digest string, err error) {
+	bin, err := os.ReadFile(k.product.Binary)
+	if err != nil {
+		return "", "", outcome.UsageErrorf("KMS binary: %v", err)
+	}
+	binPath := orDefault(k.product.BinaryPath, "/usr/local/bin/mero-kms")
+	version := k.cfg.Tag.Version.String()
+	img, err := ociimage.Build(ociimage.Spec{
+		Files:      []ociimage.File{{Path: binPath, Content: bin, Mode: 0o755}},
+		Entrypoint: []string{binPath},
+		Env:        []string{"MERO_KMS_PROFILE=" + string(p), "MERO_KMS_VERSION=" + version},
+		Labels: map[string]string{
+			"org.opencontainers.image.title":    name,
+			"org.opencontainers.image.version":  version,
+			"network.calimero.mero-kms.profile": string(p),
+		},
+		Created: k.cfg.Created,
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("build %s image: %w", p, err)
+	}
+	if digest, err = ociimage.Digest(img); err != nil {
+		return "", "", err
+	}
+	archive = filepath.Join(k.imageDir, fmt.Sprintf("%s-%s.oci.tar", name, p))
+	if err := ociimage.WriteOCIArchive(img, fmt.Sprintf("%s:%s-%s", name, version, p), archive); err != nil {
+		return "", "", err
+	}
+	return archive, digest, nil
+}
+
+// takePrebuilt checks profile p's prebuilt OCI archive — whole (every blob verified), and, when
+// the image declares MERO_KMS_PROFILE or MERO_KMS_VERSION, declaring this profile and version —
+// copies it into the work directory where built images go (WORK/<tag>/images/NAME-<p>.oci.tar)
+// and returns the copy and its digest.
+func (k *kmsRun) takePrebuilt(p release.Profile, name string) (archive, digest string, err error) {
+	src, ok := k.product.Images[p]
+	if !ok {
+		return "", "", outcome.UsageErrorf("prebuilt KMS images: no image for profile %s", p)
+	}
+	archive = filepath.Join(k.imageDir, fmt.Sprintf("%s-%s.oci.tar", name, p))
+	if err := copyFile(src, archive); err != nil {
+		return "", "", fmt.Errorf("%s image: %w", p, err)
+	}
+	info, err := measure.InspectImage(archive)
+	if err != nil {
+		return "", "", fmt.Errorf("%s image: %w", p, err)
+	}
+	img, err := ociimage.ReadOCIArchive(archive)
+	if err != nil {
+		return "", "", fmt.Errorf("%s image: %w", p, err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return "", "", fmt.Errorf("%s image %s: config: %w", p, archive, err)
+	}
+	want := map[string]string{"MERO_KMS_PROFILE": string(p), "MERO_KMS_VERSION": k.cfg.Tag.Version.String()}
+	for _, kv := range cfg.Config.Env {
+		name, value, _ := strings.Cut(kv, "=")
+		if w, ok := want[name]; ok && value != w {
+			return "", "", outcome.VerificationErrorf("%s image %s sets %s=%s, want %s: an image of another profile or version", p, archive, name, value, w)
+		}
+	}
+	return archive, info.Digest, nil
+}
+
+// pushStage pushes each profile's image to the registry (GHCR) after the staged release passed
+// its audit and E2E and before it is published, so a refused release pushes nothing; the
+// registry must then hold exactly the digest that was measured and recorded.
+func (k *kmsRun) pushStage() Stage {
+	return Stage{
+		Name: "push-images",
+		Skip: func() string {
+			if s := k.unlessBuilt(); s != "" {
+				return s
+			}
+			if k.product.Registry == "" {
+				return "no registry configured: the images stay local OCI archives"
+			}
+			return ""
+		},
+		Run: func(ctx context.Context) error {
+			name := orDefault(k.product.ImageName, "mero-kms")
+			version := k.cfg.Tag.Version.String()
+			g, gctx := errgroup.WithContext(ctx)
+			for _, p := range release.Profiles() {
+				img := k.images[p]
+				g.Go(func() error {
+					tag := fmt.Sprintf("%s/%s:%s-%s", strings.TrimRight(k.product.Registry, "/"), name, version, p)
+					pushed, err := ociimage.PushArchive(gctx, img.archive, tag, k.product.RegistryUser, k.product.RegistryToken)
+					if err != nil {
+						return err
+					}
+					if pushed != img.Image {
+						return outcome.VerificationErrorf("%s: pushed %s but the release records %s", p, pushed, img.Image)
+					}
+					k.cfg.Log.Infof("pushed %s as %s", tag, pushed)
+					return nil
+				})
+			}
+			return g.Wait()
+		},
+	}
 }
 
 // policyStage generates one attestation policy per profile from the counterpart node release's
@@ -272,6 +362,24 @@ func (k *kmsRun) dependencyStage() Stage {
 			return err
 		},
 	}
+}
+
+// copyFile copies src to dst (mode 0644).
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return outcome.UsageErrorf("%v", err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
 }
 
 func orDefault(s, def string) string {

@@ -42,7 +42,7 @@ func nodeStages() []string {
 // kmsStages are the stages of the KMS pipeline, in order.
 func kmsStages() []string {
 	return []string{"version-sync", "draft", "counterpart", "build-images", "policies", "measure", "sbom", "dependency-guard",
-		"release-notes", "checksums", "sign", "stage", "audit-staged", "e2e", "publish", "audit", "catalog"}
+		"release-notes", "checksums", "sign", "stage", "audit-staged", "e2e", "push-images", "publish", "audit", "catalog"}
 }
 
 // fixture is what every pipeline run of this file shares, made once per test binary run of
@@ -378,7 +378,7 @@ type failingLauncher struct {
 	calls int
 }
 
-func (l *failingLauncher) Launch(context.Context, *policy.Loaded) (e2e.KMSInstance, error) {
+func (l *failingLauncher) Launch(context.Context, *policy.Loaded, e2e.KMSDeployment) (e2e.KMSInstance, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
@@ -399,6 +399,7 @@ func TestPipelines(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { t.Parallel(); testRefusals(t, f) })
 	t.Run("e2e blocking and advisory", func(t *testing.T) { t.Parallel(); testE2EClasses(t, f) })
 	t.Run("publish failure and resume", func(t *testing.T) { t.Parallel(); testPublishFailure(t, f) })
+	t.Run("prebuilt images and registry push", func(t *testing.T) { t.Parallel(); testPrebuiltImages(t, f) })
 }
 
 // testLocalRC is release-local: a node-image rc, then a KMS rc paired with it; then both again.
@@ -439,7 +440,8 @@ func testLocalRC(t *testing.T, f *fixture) {
 		t.Errorf("kms report: published %v, class %q", krep.Published, krep.Class)
 	}
 	ks := stages(t, krep, kmsStages())
-	wantStatus(t, ks, flow.StatusPass, "", except(kmsStages(), "dependency-guard")...)
+	wantStatus(t, ks, flow.StatusPass, "", except(kmsStages(), "dependency-guard", "push-images")...)
+	wantStatus(t, ks, flow.StatusSkip, "no registry configured", "push-images")
 	// an rc's pair reaches the catalog only after its E2E: the guard is advisory and says so
 	wantStatus(t, ks, flow.StatusWarn, "does not list kms 1.3.0-rc.1 with node image 1.3.0-rc.1", "dependency-guard")
 	if !strings.Contains(w.log.String(), "[WARN] stage dependency-guard failed, advisory for this release class") {

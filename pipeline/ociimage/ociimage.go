@@ -391,6 +391,89 @@ func Push(ctx context.Context, img v1.Image, ref, user, token string, opts ...na
 	return tag.Context().Name() + "@" + d, nil
 }
 
+// PushArchive pushes the single image of an OCI archive to ref exactly as it is — the
+// manifest and config bytes of the archive, so the pushed digest is the archive's digest
+// whatever tool built it — and returns the pushed reference pinned by digest.
+func PushArchive(ctx context.Context, archive, ref, user, token string, opts ...name.Option) (string, error) {
+	tmp, err := os.MkdirTemp("", "ociimage-push-*")
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", archive, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := untar(archive, tmp); err != nil {
+		return "", fmt.Errorf("push %s: %w", archive, err)
+	}
+	idx, err := layout.ImageIndexFromPath(tmp)
+	if err != nil {
+		return "", outcome.VerificationErrorf("push %s: not an OCI image layout: %v", archive, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		return "", outcome.VerificationErrorf("push %s: want exactly one image in index.json", archive)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		return "", outcome.VerificationErrorf("push %s: %v", archive, err)
+	}
+	pushed, err := Push(ctx, img, ref, user, token, opts...)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasSuffix(pushed, "@"+m.Manifests[0].Digest.String()) {
+		return "", outcome.VerificationErrorf("push %s: pushed %s, not the archive's digest %s", archive, pushed, m.Manifests[0].Digest)
+	}
+	return pushed, nil
+}
+
+// ExtractEntrypoint reads the single image of an OCI archive and writes the file its
+// entrypoint names (e.g. /usr/local/bin/mero-kms), as the image's flattened filesystem holds it,
+// to dst (mode 0755). It returns the entrypoint's path in the image.
+func ExtractEntrypoint(archive, dst string) (string, error) {
+	img, err := ReadOCIArchive(archive)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return "", fmt.Errorf("extract from %s: config: %w", archive, err)
+	}
+	if len(cfg.Config.Entrypoint) == 0 || !path.IsAbs(cfg.Config.Entrypoint[0]) {
+		return "", outcome.UsageErrorf("extract from %s: the image has no absolute entrypoint (%q)", archive, cfg.Config.Entrypoint)
+	}
+	entry := cfg.Config.Entrypoint[0]
+	want := strings.TrimPrefix(path.Clean(entry), "/")
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return "", outcome.VerificationErrorf("extract from %s: the entrypoint %s is not a file of the image", archive, entry)
+		}
+		if err != nil {
+			return "", fmt.Errorf("extract from %s: %w", archive, err)
+		}
+		if strings.TrimPrefix(path.Clean(hdr.Name), "/") != want || hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return "", fmt.Errorf("extract %s: %w", entry, err)
+		}
+		out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+		if err != nil {
+			return "", fmt.Errorf("extract %s: %w", entry, err)
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			out.Close()
+			return "", fmt.Errorf("extract %s: %w", entry, err)
+		}
+		if err := out.Close(); err != nil {
+			return "", fmt.Errorf("extract %s: %w", entry, err)
+		}
+		return entry, nil
+	}
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def

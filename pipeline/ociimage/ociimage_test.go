@@ -2,13 +2,17 @@ package ociimage
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +208,111 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// handmadeArchive writes an OCI archive whose config JSON is formatted as no Go encoder would
+// write it (as BuildKit's or another builder's may be): pushing must keep those exact bytes.
+func handmadeArchive(t *testing.T) (archive, manifestDigest string) {
+	t.Helper()
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	body := []byte("static binary\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "usr/local/bin/mero-kms", Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(body)
+	tw.Close()
+	sum := func(b []byte) string { h := sha256.Sum256(b); return "sha256:" + hex.EncodeToString(h[:]) }
+	config := []byte(`{"os":"linux",  "architecture":"amd64","rootfs":{"type":"layers","diff_ids":["` + sum(layer.Bytes()) + `"]},"config":{"Env":["MERO_KMS_PROFILE=debug"]},"created":"2026-01-01T00:00:00.123456789Z"}`)
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + sum(config) + `","size":` + strconv.Itoa(len(config)) + `},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + sum(layer.Bytes()) + `","size":` + strconv.Itoa(layer.Len()) + `}]}`)
+	index := []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + sum(manifest) + `","size":` + strconv.Itoa(len(manifest)) + `}]}`)
+	archive = filepath.Join(t.TempDir(), "image.oci.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := tar.NewWriter(f)
+	for name, data := range map[string][]byte{
+		"oci-layout": []byte(`{"imageLayoutVersion":"1.0.0"}`), "index.json": index,
+		"blobs/sha256/" + sum(config)[7:]: config, "blobs/sha256/" + sum(manifest)[7:]: manifest, "blobs/sha256/" + sum(layer.Bytes())[7:]: layer.Bytes(),
+	} {
+		if err := out.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		out.Write(data)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return archive, sum(manifest)
+}
+
+func TestPushArchiveKeepsTheArchiveDigest(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	archive, want := handmadeArchive(t)
+	pinned, err := PushArchive(context.Background(), archive, host+"/calimero/mero-kms:1.3.0-debug", "", "", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pinned != host+"/calimero/mero-kms@"+want {
+		t.Fatalf("pushed %s, want …@%s", pinned, want)
+	}
+	ref, _ := name.ParseReference(pinned, name.Insecure)
+	desc, err := remote.Get(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.Digest.String() != want {
+		t.Fatalf("the registry serves %s, want %s", desc.Digest, want)
+	}
+	if _, err := PushArchive(context.Background(), filepath.Join(t.TempDir(), "absent.tar"), host+"/x/y:1", "", "", name.Insecure); err == nil {
+		t.Fatal("pushing a missing archive succeeded")
+	}
+}
+
+func TestExtractEntrypoint(t *testing.T) {
+	img, err := Build(Spec{
+		Files:      []File{{Path: "/usr/local/bin/mero-kms", Content: []byte("the KMS\n"), Mode: 0o755}, {Path: "/etc/other", Content: []byte("x"), Mode: 0o644}},
+		Entrypoint: []string{"/usr/local/bin/mero-kms"},
+		Created:    epoch,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "kms.oci.tar")
+	if err := WriteOCIArchive(img, "mero-kms:1", archive); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "bin", "mero-kms")
+	entry, err := ExtractEntrypoint(archive, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(dst)
+	if err != nil || entry != "/usr/local/bin/mero-kms" || string(data) != "the KMS\n" {
+		t.Fatalf("extracted %s: %q, %v", entry, data, err)
+	}
+	if st, _ := os.Stat(dst); st.Mode().Perm()&0o100 == 0 {
+		t.Errorf("the extracted entrypoint is not executable: %v", st.Mode())
+	}
+	// An entrypoint the image does not hold, and no entrypoint at all.
+	for name, spec := range map[string]Spec{
+		"missing": {Files: []File{{Path: "/bin/other", Content: []byte("x"), Mode: 0o755}}, Entrypoint: []string{"/usr/local/bin/mero-kms"}, Created: epoch},
+		"none":    {Files: []File{{Path: "/bin/other", Content: []byte("x"), Mode: 0o755}}, Created: epoch},
+	} {
+		img, err := Build(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteOCIArchive(img, "x:1", archive); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ExtractEntrypoint(archive, dst); err == nil {
+			t.Errorf("%s: extraction succeeded", name)
+		}
+	}
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calimero-network/mero-release/pipeline/flow"
+	"github.com/calimero-network/mero-release/pipeline/ociimage"
+	"github.com/calimero-network/mero-release/pipeline/release"
+)
+
+// kmsImages builds the sample KMS and wraps it in one OCI archive per profile, as the Dagger
+// module's Dockerfile build hands them to release-kms --image.
+func kmsImages(t *testing.T, version string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mero-kms")
+	if err := flow.BuildGoBinary(context.Background(), filepath.Join("..", ".."), "./examples/kms/cmd/mero-kms", bin); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags []string
+	for _, p := range release.Profiles() {
+		img, err := ociimage.Build(ociimage.Spec{
+			Files:      []ociimage.File{{Path: "/usr/local/bin/mero-kms", Content: data, Mode: 0o755}},
+			Entrypoint: []string{"/usr/local/bin/mero-kms"},
+			Env:        []string{"MERO_KMS_PROFILE=" + string(p), "MERO_KMS_VERSION=" + version},
+			Created:    time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		archive := filepath.Join(dir, string(p)+".oci.tar")
+		if err := ociimage.WriteOCIArchive(img, "mero-kms:"+version+"-"+string(p), archive); err != nil {
+			t.Fatal(err)
+		}
+		flags = append(flags, "--image", string(p)+"="+archive)
+	}
+	return flags
+}
+
+// TestReleaseKMSFromPrebuiltImages runs release-node-image, then release-kms with prebuilt
+// images: E2E runs the KMS binary taken from the locked-read-only image as processes, and the
+// KMS's quotes match the measurements the release publishes.
+func TestReleaseKMSFromPrebuiltImages(t *testing.T) {
+	root := t.TempDir()
+	common := []string{"--store", "dir:" + filepath.Join(root, "releases"), "--work", filepath.Join(root, "work"), "--repo", filepath.Join("..", ".."),
+		"--catalog", filepath.Join("..", "..", "compatibility-catalog.json")}
+	env := map[string]string{"SOURCE_DATE_EPOCH": "1764547200"}
+	code, _, stderr := catalogCLI(t, env, append([]string{"release-node-image", "--tag", "mero-tee-v1.3.0-rc.1", "--version", "1.3.0-rc.1",
+		"--image", "debug=../../examples/node-image", "--image", "debug-read-only=../../examples/node-image", "--image", "locked-read-only=../../examples/node-image",
+		"--sbom-input", "../../examples/node-image"}, common...)...)
+	catalogExpect(t, code, stderr, 0, "[PASS] mero-tee-v1.3.0-rc.1: rc release done (published: true)")
+	images := kmsImages(t, "1.3.0-rc.1")
+	args := append([]string{"release-kms", "--tag", "mero-kms-v1.3.0-rc.1", "--version", "1.3.0-rc.1", "--counterpart", "1.3.0-rc.1"}, images...)
+	code, _, stderr = catalogCLI(t, env, append(args, common...)...)
+	catalogExpect(t, code, stderr, 0,
+		"[INFO] E2E runs /usr/local/bin/mero-kms of the locked-read-only image",
+		"[INFO] KMS 1.3.0-rc.1 (locked-read-only): process ",
+		"[PASS] guardrail D (measurement consistency): kms 1.3.0-rc.1 (debug) vs published-mrtds.json",
+		"[PASS] stage e2e",
+		"[PASS] mero-kms-v1.3.0-rc.1: rc release done (published: true)")
+	if strings.Contains(stderr, "[FAIL]") && !strings.Contains(stderr, "catalog pair") {
+		t.Errorf("unexpected [FAIL] lines:\n%s", stderr)
+	}
+}
+
+func TestReleaseKMSImageFlags(t *testing.T) {
+	root := t.TempDir()
+	common := []string{"--tag", "mero-kms-v1.3.0-rc.1", "--version", "1.3.0-rc.1", "--store", "dir:" + filepath.Join(root, "releases"),
+		"--work", filepath.Join(root, "work"), "--repo", filepath.Join("..", "..")}
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"one profile only":    {[]string{"--image", "debug=" + filepath.Join(root, "d.tar")}, "no image for profile debug-read-only"},
+		"not PROFILE=ARCHIVE": {[]string{"--image", "debug"}, "want PROFILE=VALUE"},
+		"unknown profile":     {[]string{"--image", "prod=x.tar"}, "prod"},
+		"binary and images": {[]string{"--kms-binary", "x", "--image", "debug=a", "--image", "debug-read-only=b", "--image", "locked-read-only=c"},
+			"--kms-binary and --image: give one"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := catalogCLI(t, nil, append(append([]string{"release-kms"}, common...), tc.args...)...)
+			catalogExpect(t, code, stderr, 2, tc.want)
+		})
+	}
+}
