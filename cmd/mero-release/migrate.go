@@ -194,9 +194,9 @@ Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad argume
 
 // migrateCheckCommand is `mero-release migrate-check` (SPEC §10, the verification after the restart).
 func (a *app) migrateCheckCommand() *cobra.Command {
-	var kmsURL, profile, nodeRelease, storeSpec, trustedRoot, imageBase, nodeImage, kmsVersion, policySHA, runID string
+	var kmsURL, profile, nodeRelease, nodeVersion, storeSpec, trustedRoot, imageBase, nodeImage, kmsVersion, policySHA, runID string
 	c := &cobra.Command{
-		Use:   "migrate-check --kms-url URL --profile P --node-release TAG --store dir:PATH|github:OWNER/REPO [--trusted-root F]",
+		Use:   "migrate-check --kms-url URL --profile P (--node-release TAG | --node-version V) --store dir:PATH|github:OWNER/REPO [--trusted-root F]",
 		Short: "Post-migration check: the KMS attests with a nonce-bound quote and releases a key to a node of the release",
 		Long: `Step 5 of the KMS policy migration (SPEC §10): checks a migrated KMS at --kms-url.
   health             GET /health reports --profile, the expected version (--kms-version,
@@ -216,8 +216,16 @@ func (a *app) migrateCheckCommand() *cobra.Command {
 			switch {
 			case kmsURL == "":
 				return outcome.UsageErrorf("migrate-check: --kms-url is required")
-			case nodeRelease == "":
+			case nodeRelease != "" && nodeVersion != "":
+				return outcome.UsageErrorf("migrate-check: give --node-release or --node-version, not both")
+			case nodeRelease == "" && nodeVersion == "":
 				return outcome.UsageErrorf("migrate-check: --node-release is required (e.g. mero-tee-v1.3.0)")
+			case nodeVersion != "":
+				v, err := release.ParseVersion(nodeVersion)
+				if err != nil {
+					return outcome.UsageErrorf("migrate-check: --node-version: %v", err)
+				}
+				nodeRelease = release.Node.TagPrefix() + v.String()
 			}
 			prof, err := a.migrateProfile(cmd, profile)
 			if err != nil {
@@ -278,7 +286,8 @@ func (a *app) migrateCheckCommand() *cobra.Command {
 	fl := c.Flags()
 	fl.StringVar(&kmsURL, "kms-url", "", "the migrated KMS, e.g. https://kms.example.com (required)")
 	fl.StringVar(&profile, "profile", "", "the KMS's profile (default $MERO_KMS_PROFILE)")
-	fl.StringVar(&nodeRelease, "node-release", "", "node-image release whose image the test node boots, e.g. mero-tee-v1.3.0 (required)")
+	fl.StringVar(&nodeRelease, "node-release", "", "node-image release whose image the test node boots, e.g. mero-tee-v1.3.0 (or --node-version)")
+	fl.StringVar(&nodeVersion, "node-version", "", "that release's version, e.g. 1.3.0 (instead of --node-release)")
 	fl.StringVar(&storeSpec, "store", "", "release store holding the node release: dir:PATH or github:OWNER/REPO")
 	fl.StringVar(&trustedRoot, "trusted-root", "", `PEM roots the KMS quote must chain to; "intel" for Intel's SGX root (default: the TDX simulator's root)`)
 	fl.StringVar(&imageBase, "image-base", "", "directory relative image paths of node-image-manifest.json are resolved against")

@@ -102,6 +102,11 @@ type PolicyResult struct {
 	// Signer is the verified signature of the policy.
 	Signer      *sign.Result `json:"signer"`
 	Environment Environment  `json:"environment"`
+	// KMSImage and ComposeHash are the deployment the KMS release recorded for the profile in
+	// its (verified) published-mrtds.json: the image to run, pinned by digest, and the hash of
+	// its app-compose (dstack extends it into RTMR3). Empty when the release records none.
+	KMSImage    string `json:"kms_image,omitempty"`
+	ComposeHash string `json:"compose_hash,omitempty"`
 	// Policy are the verified policy bytes.
 	Policy []byte `json:"-"`
 }
@@ -163,11 +168,36 @@ func MigratePolicy(ctx context.Context, o PolicyOptions) (*PolicyResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &PolicyResult{
+	res := &PolicyResult{
 		KMSRelease: kmsTag, NodeRelease: nodeTag, Profile: o.Profile, PolicyAsset: asset,
 		PolicySHA256: v.SHA256, PolicyStatus: status, Signer: v.Signer, Policy: v.Data,
 		Environment: Environment{KMSVersion: o.KMSVersion, Profile: string(o.Profile), PolicyURL: url, PolicySHA256: v.SHA256},
-	}, nil
+	}
+	if rec, err := kmsDeployment(ctx, o.Store, kmsTag, o.Profile, o.Trust); err != nil {
+		log.Warnf("%s: no verified deployment record for %s: %v", kmsTag, o.Profile, err)
+	} else {
+		res.KMSImage, res.ComposeHash = rec.Image, rec.ComposeHash
+		log.Infof("%s (%s) deploys %s (app-compose hash %s)", kmsTag, o.Profile, rec.Image, rec.ComposeHash)
+	}
+	return res, nil
+}
+
+// kmsDeployment reads the KMS release's published-mrtds.json, verified like the policy, and
+// returns the profile's record.
+func kmsDeployment(ctx context.Context, st store.Store, kmsTag string, profile release.Profile, trust Trust) (measure.Record, error) {
+	v, err := FetchVerified(ctx, st, kmsTag, release.PublishedMRTDsFile, trust)
+	if err != nil {
+		return measure.Record{}, err
+	}
+	pub, err := measure.ReadPublished(bytes.NewReader(v.Data))
+	if err != nil {
+		return measure.Record{}, fmt.Errorf("%s/%s: %w", kmsTag, release.PublishedMRTDsFile, err)
+	}
+	rec, ok := pub.Profiles[profile]
+	if !ok {
+		return measure.Record{}, outcome.VerificationErrorf("%s/%s: no %s record", kmsTag, release.PublishedMRTDsFile, profile)
+	}
+	return rec, nil
 }
 
 // CheckPair returns nil when the catalog lists kms ↔ node as tested under profile, else a

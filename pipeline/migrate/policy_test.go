@@ -52,12 +52,38 @@ func TestMigratePolicy(t *testing.T) {
 				res.KMSRelease != "mero-kms-v1.3.0" || res.NodeRelease != "mero-tee-v1.3.0" || res.PolicyAsset != p.PolicyFile() {
 				t.Fatalf("result %+v", res)
 			}
+			// the deployment the release recorded for the profile comes with it
+			if want := w.KMSRecord(t).ComposeHash; res.ComposeHash != want || want == "" {
+				t.Errorf("compose hash %q, want the release's %q", res.ComposeHash, want)
+			}
 			for _, line := range []string{"[PASS] catalog: kms 1.3.0 ↔ node image 1.3.0 is tested for " + string(p), "signature verified", "accepts the " + string(p) + " measurements of mero-tee-v1.3.0"} {
 				if !strings.Contains(buf.String(), line) {
 					t.Errorf("log lacks %q:\n%s", line, buf)
 				}
 			}
 		})
+	}
+}
+
+func TestMigratePolicyUnverifiedDeploymentIsLeftOut(t *testing.T) {
+	// published-mrtds.json changed after signing: the policy migration still verifies (the
+	// policy is intact), but the deployment record is not trusted and not reported.
+	w := newWorld(t)
+	w.publishKMS(t, "1.3.0", w.kmsFiles(t, "1.3.0", w.node), func(sealed map[string][]byte) {
+		sealed[release.PublishedMRTDsFile] = append(sealed[release.PublishedMRTDsFile], ' ')
+	})
+	log, buf := logger()
+	o := w.policyOptions(release.Debug, e2etest.Catalog(t, [2]string{"1.3.0", "1.3.0"}))
+	o.Log = log
+	res, err := migrate.MigratePolicy(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf)
+	}
+	if res.ComposeHash != "" || res.KMSImage != "" {
+		t.Errorf("an unverified deployment was reported: %q %q", res.KMSImage, res.ComposeHash)
+	}
+	if !strings.Contains(buf.String(), "[WARN] mero-kms-v1.3.0: no verified deployment record for debug") {
+		t.Errorf("no warning:\n%s", buf)
 	}
 }
 
