@@ -10,13 +10,11 @@ usage() {
 Usage: build-kms-image.sh --tag mero-kms-vX.Y.Z[-rc.N] [--kms-binary FILE] [--registry ghcr.io/OWNER] [OPTIONS...]
 
 Builds the mero-kms image of each profile (debug, debug-read-only, locked-read-only) as a
-reproducible OCI archive, pushes it when --registry is given (token $GHCR_TOKEN) and renders each
-profile's app-compose pinned by digest. Every option is passed to `mero-release build-kms-image`;
+reproducible OCI archive in -o DIR, renders each profile's app-compose pinned by digest, writes
+kms-image-manifest.json, and pushes the images when --registry is given (token $GHCR_TOKEN).
+`mero-release release-kms` (or `dagger call release-kms`) runs the same stage inside the whole
+pipeline, and pushes only after the staged release passed its audit and E2E. Every option is passed to `mero-release build-kms-image`;
 see `mero-release build-kms-image --help`.
-
-This needs a mero-release with the build-kms-image command. Without it the script exits 1 and
-says so; `mero-release release-kms` (or `dagger call release-kms`) runs the same stage as part of
-the whole KMS pipeline.
 
 Environment: MERO_RELEASE_BIN (the mero-release binary; built from this repository when unset).
 Exit codes: 0 success, 1 general error, 2 usage error, 10 verification failure, 11 missing asset.

@@ -9,14 +9,13 @@ usage() {
   cat <<'USAGE'
 Usage: build-node-image.sh --tag mero-tee-vX.Y.Z[-rc.N] [OPTIONS...]
 
-Builds the mero-tee node image of each profile (Packer on the pinned base image
-ubuntu-2404-tdx-vYYYYMMDD of confidential-vm-images, GCP_PROJECT_ID / GCP_IMAGE_FAMILY, key in
-$GCP_SERVICE_ACCOUNT_KEY) and records the images for collect-measurements.sh. Every option is
+Builds the mero-tee node image of each profile: --provider gcp runs Packer on
+examples/node-image/packer (the pinned base image ubuntu-2404-tdx-vYYYYMMDD of
+confidential-vm-images, GCP_PROJECT_ID / GCP_ZONE / GCP_IMAGE_FAMILY, key in
+$GCP_SERVICE_ACCOUNT_KEY) and leaves DIR/packer-manifest.json for
+`release-node-image --packer-manifest`; --provider sim copies the TDX simulator's image
+description. collect-measurements.sh measures the images. Every option is
 passed to `mero-release build-node-image`; see `mero-release build-node-image --help`.
-
-This needs a mero-release with the build-node-image command. Without it the script exits 1 and
-says so; images built outside (Packer) are measured with collect-measurements.sh and released
-with `mero-release release-node-image --image PROFILE=IMAGE`.
 
 Environment: MERO_RELEASE_BIN (the mero-release binary; built from this repository when unset).
 Exit codes: 0 success, 1 general error, 2 usage error, 10 verification failure, 11 missing asset.

@@ -7,6 +7,7 @@ func (a *app) commands() []*cobra.Command {
 	return []*cobra.Command{
 		a.versionCommand(),
 		a.releaseLocalCommand(), a.releaseKMSCommand(), a.releaseNodeCommand(),
+		a.buildKMSImageCommand(), a.buildNodeImageCommand(),
 		a.parseQuoteCommand(), a.tdxsimCommand(),
 		a.catalogCommand(),
 		a.policyCommand(),

@@ -438,9 +438,25 @@ func TestScriptsPassThrough(t *testing.T) {
 	if code, _, stderr := runScript(t, nil, "publish-node-release.sh", "--tag", "mero-tee-v1.3.0", "--dir", t.TempDir(), "--store", "dir:"+t.TempDir()); code != outcome.MissingAsset {
 		t.Fatalf("publish-node-release.sh, empty dir: exit %d\n%s", code, stderr)
 	}
-	// The build scripts say plainly when the CLI lacks their command.
-	if code, _, stderr := runScript(t, nil, "build-kms-image.sh", "--tag", "mero-kms-v1.3.0"); code != outcome.General || !strings.Contains(stderr, "has no 'build-kms-image' command") {
+	// The build scripts: each profile's KMS image, and the simulator's node-image description.
+	kmsBin := filepath.Join(t.TempDir(), "mero-kms")
+	if err := os.WriteFile(kmsBin, []byte("a static KMS stand-in\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if code, _, stderr := runScript(t, []string{"SOURCE_DATE_EPOCH=1764547200"}, "build-kms-image.sh", "--tag", "mero-kms-v1.3.0", "--kms-binary", kmsBin, "--repo", "../..", "-o", out); code != outcome.OK ||
+		!strings.Contains(stderr, "[PASS] locked-read-only image localhost/mero-kms@sha256:") {
 		t.Fatalf("build-kms-image.sh: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, release.KMSImageManifest)); err != nil {
+		t.Errorf("build-kms-image.sh wrote no manifest: %v", err)
+	}
+	if code, _, stderr := runScript(t, nil, "build-node-image.sh", "--tag", "mero-tee-v1.3.0", "--provider", "sim", "--source", "../../examples/node-image", "-o", t.TempDir()); code != outcome.OK ||
+		!strings.Contains(stderr, "[PASS] debug-read-only: ") {
+		t.Fatalf("build-node-image.sh: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runScript(t, nil, "build-node-image.sh", "--tag", "mero-kms-v1.3.0"); code != outcome.Usage || !strings.Contains(stderr, "not a mero-tee release tag") {
+		t.Fatalf("build-node-image.sh with a KMS tag: exit %d\n%s", code, stderr)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/packer"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/store"
@@ -49,6 +50,8 @@ type Config struct {
 	// Provider boots node VMs (measurement and E2E); NodeRoots verify their quotes.
 	Provider  vm.Provider
 	NodeRoots *x509.CertPool
+	// NodeRootFile is NodeRoots as a PEM file, for KMS processes; empty means the simulator's.
+	NodeRootFile string
 	// Authority is the TDX simulator platform of local KMS instances in E2E.
 	Authority *tdxsim.Authority
 	// KMSLauncher starts KMS instances for E2E (default: in process on 127.0.0.1).
@@ -103,16 +106,10 @@ type NodeProduct struct {
 }
 
 // BaseImage is the pinned GCP TDX base image of the node image (SPEC §3).
-type BaseImage struct {
-	SourceImageFamily  string `json:"source_image_family"`
-	SourceImageProject string `json:"source_image_project"`
-	SourceImage        string `json:"source_image"`
-}
+type BaseImage = packer.BaseImage
 
 // DefaultBaseImage is the base image of SPEC §3.
-func DefaultBaseImage() BaseImage {
-	return BaseImage{SourceImageFamily: "ubuntu-2404-tdx", SourceImageProject: "confidential-vm-images", SourceImage: "ubuntu-2404-tdx-v20250101"}
-}
+func DefaultBaseImage() BaseImage { return packer.DefaultBaseImage() }
 
 func (c *Config) now() time.Time {
 	if c.Now != nil {

@@ -371,6 +371,9 @@ func copyFile(src, dst string) error {
 		return outcome.UsageErrorf("%v", err)
 	}
 	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
 	out, err := os.Create(dst)
 	if err != nil {
 		return err

@@ -310,41 +310,14 @@ const packageLock = `{
 }
 `
 
-// packerManifest is what Packer's manifest post-processor writes after two runs: only the
-// builds of the last run are the node image being released.
-const packerManifest = `{
-  "builds": [
-    {
-      "name": "debug",
-      "builder_type": "googlecompute",
-      "build_time": 1760000000,
-      "files": null,
-      "artifact_id": "mero-tee-debug-1-2-0",
-      "packer_run_uuid": "11111111-old-run",
-      "custom_data": {"profile": "debug", "source_image": "ubuntu-2404-tdx-v20250101"}
-    },
-    {
-      "name": "debug",
-      "builder_type": "googlecompute",
-      "build_time": 1764000000,
-      "files": null,
-      "artifact_id": "mero-tee-debug-1-3-0",
-      "packer_run_uuid": "22222222-new-run",
-      "custom_data": {"profile": "debug", "source_image": "ubuntu-2404-tdx-v20260101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}
-    },
-    {
-      "name": "locked-read-only",
-      "builder_type": "googlecompute",
-      "build_time": 1764000000,
-      "files": null,
-      "artifact_id": "mero-tee-locked-read-only-1-3-0",
-      "packer_run_uuid": "22222222-new-run",
-      "custom_data": {"profile": "locked-read-only", "source_image": "ubuntu-2404-tdx-v20260101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}
-    }
-  ],
-  "last_run_uuid": "22222222-new-run"
-}
-`
+// packerManifest is a Packer manifest after two runs (pipeline/packer's test data).
+var packerManifest = func() string {
+	data, err := os.ReadFile(filepath.Join("..", "packer", "testdata", "packer-manifest.json"))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}()
 
 func TestGeneratePackerManifest(t *testing.T) {
 	dir := writeTree(t, t.TempDir(), map[string][]byte{
@@ -510,62 +483,4 @@ func TestSyftVersionMatchesGoMod(t *testing.T) {
 	if string(m[1]) != SyftVersion {
 		t.Errorf("SyftVersion = %s, go.mod requires %s", SyftVersion, m[1])
 	}
-}
-
-func TestReadPackerManifest(t *testing.T) {
-	builds, err := ReadPackerManifest(strings.NewReader(packerManifest), "manifest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, b := range builds {
-		ids = append(ids, b.ArtifactID)
-	}
-	if want := []string{"mero-tee-debug-1-3-0", "mero-tee-locked-read-only-1-3-0"}; !slices.Equal(ids, want) {
-		t.Errorf("builds of the last run = %q, want %q", ids, want)
-	}
-	// without a matching run id, every build counts
-	all, err := ReadPackerManifest(strings.NewReader(strings.ReplaceAll(packerManifest, `"last_run_uuid": "22222222-new-run"`, `"last_run_uuid": "other"`)), "m.json")
-	if err != nil || len(all) != 3 {
-		t.Errorf("unmatched last_run_uuid: %d builds, %v", len(all), err)
-	}
-	bad := map[string]string{
-		``:                                  "empty file",
-		`{"builds": [`:                      "truncated",
-		`{"builds": {}}`:                    "builds",
-		`{"builds": [{"name": 1}]}`:         "builds.name",
-		`{"builds": [{"name": "a"}]} trail`: "trailing data",
-		`{"builds": [{"name": "a", "builder_type": "b", "artifact_id": "c", "custom_data": {"k": 1}}]}`: "custom_data",
-		`{"builds": [{"name": "a", "builder_type": " ", "artifact_id": "c"}]}`:                          "builds[0].builder_type: empty",
-	}
-	for in, want := range bad {
-		_, err := ReadPackerManifest(strings.NewReader(in), "m.json")
-		if outcome.Code(err) != outcome.Usage || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "m.json") {
-			t.Errorf("ReadPackerManifest(%q) = %v, want a usage error naming m.json and %q", in, err, want)
-		}
-	}
-}
-
-func FuzzReadPackerManifest(f *testing.F) {
-	f.Add([]byte(packerManifest))
-	f.Add([]byte(`{"builds": [{"name": "a", "builder_type": "b", "artifact_id": "c"}]}`))
-	f.Add([]byte(`{"builds": []}`))
-	f.Add([]byte(`[`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		builds, err := ReadPackerManifest(bytes.NewReader(data), "fuzz.json")
-		if err != nil {
-			if outcome.Code(err) != outcome.Usage {
-				t.Fatalf("error of exit code %d, want usage: %v", outcome.Code(err), err)
-			}
-			return
-		}
-		if len(builds) == 0 {
-			t.Fatal("no error and no builds")
-		}
-		for _, b := range builds {
-			if strings.TrimSpace(b.ArtifactID) == "" || strings.TrimSpace(b.Name) == "" || strings.TrimSpace(b.BuilderType) == "" {
-				t.Fatalf("accepted a build with an empty field: %+v", b)
-			}
-		}
-	})
 }

@@ -1,0 +1,119 @@
+# The mero-tee node image: one GCP image per profile, built on the pinned GCP TDX base image
+# (SPEC §3). `mero-release build-node-image --provider gcp` (and `dagger call build-node-image`,
+# which runs it in the pinned hashicorp/packer image) runs `packer init` and `packer build` here
+# with the -var values below, then reads packer-manifest.json: each build's artifact_id is the
+# image the release measures on an ephemeral TDX Confidential VM, and its custom_data records
+# the profile and the base image (the SBOM's DESCENDANT_OF).
+#
+# RTMR0 (firmware) and RTMR1 (kernel) follow the base image: a new source_image means a new
+# release with new measurements. RTMR2 follows the kernel command line, which differs per
+# profile (provision.sh), so the three profiles measure differently.
+
+packer {
+  required_version = ">= 1.11.0"
+  required_plugins {
+    googlecompute = {
+      source  = "github.com/hashicorp/googlecompute"
+      version = "= 1.1.6"
+    }
+  }
+}
+
+variable "version" {
+  type        = string
+  description = "The node-image release version (MERO_TEE_VERSION), e.g. 1.3.0 or 1.3.0-rc.1."
+}
+
+variable "project_id" {
+  type        = string
+  description = "The GCP project the images are created in (GCP_PROJECT_ID)."
+}
+
+variable "zone" {
+  type        = string
+  description = "A TDX-capable zone for the build VM (GCP_ZONE)."
+  default     = "us-central1-a"
+}
+
+variable "image_family" {
+  type        = string
+  description = "Image family prefix (GCP_IMAGE_FAMILY): images go to <family>-<profile>."
+  default     = "mero-tee"
+}
+
+variable "source_image_family" {
+  type    = string
+  default = "ubuntu-2404-tdx"
+}
+
+variable "source_image_project" {
+  type    = string
+  default = "confidential-vm-images"
+}
+
+# Pinned: the base image is never resolved from the family at build time.
+variable "source_image" {
+  type    = string
+  default = "ubuntu-2404-tdx-v20250101"
+}
+
+locals {
+  # GCP image names: lower-case letters, digits and dashes.
+  image_version = lower(replace(replace(var.version, ".", "-"), "+", "-"))
+  labels = {
+    "mero-tee-version" = local.image_version
+    "base-image"       = var.source_image
+  }
+}
+
+source "googlecompute" "node" {
+  project_id              = var.project_id
+  zone                    = var.zone
+  source_image            = var.source_image
+  source_image_project_id = [var.source_image_project]
+  machine_type            = "c3-standard-4"
+  disk_size               = 20
+  disk_type               = "pd-balanced"
+  ssh_username            = "packer"
+  use_os_login            = false
+  # The image boots as a TDX Confidential VM (confidentialInstanceType TDX).
+  image_guest_os_features = ["UEFI_COMPATIBLE", "VIRTIO_SCSI_MULTIQUEUE", "GVNIC", "TDX_CAPABLE"]
+  image_labels            = local.labels
+  image_description       = "mero-tee node image ${var.version} on ${var.source_image}"
+}
+
+build {
+  source "source.googlecompute.node" {
+    name         = "debug"
+    image_name   = "mero-tee-${local.image_version}-debug"
+    image_family = "${var.image_family}-debug"
+  }
+  source "source.googlecompute.node" {
+    name         = "debug-read-only"
+    image_name   = "mero-tee-${local.image_version}-debug-read-only"
+    image_family = "${var.image_family}-debug-read-only"
+  }
+  source "source.googlecompute.node" {
+    name         = "locked-read-only"
+    image_name   = "mero-tee-${local.image_version}-locked-read-only"
+    image_family = "${var.image_family}-locked-read-only"
+  }
+
+  provisioner "shell" {
+    script           = "${path.root}/provision.sh"
+    execute_command  = "sudo -E sh '{{ .Path }}'"
+    environment_vars = ["MERO_PROFILE=${source.name}", "MERO_TEE_VERSION=${var.version}"]
+  }
+
+  post-processor "manifest" {
+    output     = "packer-manifest.json"
+    strip_path = true
+    custom_data = {
+      profile              = source.name
+      version              = var.version
+      source_image         = var.source_image
+      source_image_family  = var.source_image_family
+      source_image_project = var.source_image_project
+    }
+  }
+}
