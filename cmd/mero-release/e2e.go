@@ -224,7 +224,7 @@ a release missing from the store.`,
 				CheckKMSMeasurements: checkKMS, RunID: runID, Log: a.log,
 			}
 			if kmsBinary != "" {
-				o.KMS = local.Process(kmsBinary, auth, a.log)
+				o.KMS = local.Process(kmsBinary, auth, "", a.log)
 			}
 			if nodeImage != "" {
 				o.Images = e2e.TemplateImages(nodeImage)

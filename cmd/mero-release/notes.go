@@ -19,8 +19,8 @@ import (
 
 // notesFlags are the inputs of `mero-release notes`.
 type notesFlags struct {
-	tag, repo, ref, class, previous, author, measurements, prevMeasurements, repoURL, out string
-	compatible                                                                            []string
+	tag, repo, ref, class, previous, author, measurements, prevMeasurements, repoURL, out, catalog string
+	compatible                                                                                     []string
 }
 
 // notesCommand is `mero-release notes`: the release notes of a tag.
@@ -39,7 +39,8 @@ default the tag itself when it exists, else HEAD.
 
 Generated sections: Changelog (commits grouped by Conventional Commit type, PR links with
 --repo-url or GITHUB_SERVER_URL/GITHUB_REPOSITORY, contributors), MRTD/RTMR changes (with
---measurements, compared with --previous-measurements) and Compatible versions (--compatible).
+--measurements, compared with --previous-measurements) and Compatible versions (--compatible,
+and the tested pairs of --catalog).
 The author's "## Section" headings fill the other sections. A section the class requires that
 is neither written nor generated exits 10 naming it. Without -o the notes go to stdout.`,
 		Args: cobra.NoArgs,
@@ -86,6 +87,7 @@ is neither written nor generated exits 10 naming it. Without -o the notes go to 
 	fl.StringVar(&f.measurements, "measurements", "", "this release's published-mrtds.json")
 	fl.StringVar(&f.prevMeasurements, "previous-measurements", "", "the previous release's published-mrtds.json, to compare with")
 	fl.StringSliceVar(&f.compatible, "compatible", nil, "the counterpart versions the compatibility catalog pairs this release with (V,V…)")
+	fl.StringVar(&f.catalog, "catalog", "", "compatibility catalog whose tested pairs of this version are listed as compatible")
 	fl.StringVar(&f.repoURL, "repo-url", "", "the repository's web URL for PR and commit links (default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY)")
 	fl.StringVarP(&f.out, "output", "o", "", "write the notes to this file instead of stdout")
 	return c
@@ -157,6 +159,17 @@ func (a *app) notesInput(cmd *cobra.Command, f notesFlags) (notes.Input, error) 
 		file.Close()
 		if err != nil {
 			return notes.Input{}, fmt.Errorf("%s: %w", f.author, err)
+		}
+	}
+	if f.catalog != "" {
+		cat, err := a.catalogLoad(f.catalog)
+		if err != nil {
+			return notes.Input{}, err
+		}
+		for _, v := range cat.CounterpartVersions(tag.Family, tag.Version.String()) {
+			if !slices.Contains(in.Compatible, v) {
+				in.Compatible = append(in.Compatible, v)
+			}
 		}
 	}
 	if in.Measurements, err = notesReadPublished("--measurements", f.measurements); err != nil {

@@ -147,6 +147,21 @@ func TestNotesCommandStable(t *testing.T) {
 		}
 	}
 
+	// the compatible versions from a catalog's tested pairs instead of --compatible
+	cat := filepath.Join(t.TempDir(), "catalog.json")
+	if err := os.WriteFile(cat, []byte(`{"schema_version": "1", "entries": [
+  {"kms": "1.4.0", "node_image": "1.4.0", "profiles": ["debug"], "tested": true},
+  {"kms": "1.4.0", "node_image": "1.3.0", "profiles": ["debug"], "tested": true},
+  {"kms": "1.4.0", "node_image": "1.2.0", "profiles": ["debug"], "tested": false}
+]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = artifactCLI(t, env, "notes", "--tag", "mero-kms-v1.4.0", "--repo", repo, "--author-notes", author,
+		"--measurements", notesPublished(t, "1.4.0", 'b'), "--previous-measurements", notesPublished(t, "1.3.0", 'a'), "--catalog", cat)
+	if code != 0 || stdout != s {
+		t.Errorf("--catalog run: exit %d, same notes %v; stderr:\n%s", code, stdout == s, stderr)
+	}
+
 	// the same notes to stdout, with the class, previous tag and ref given explicitly
 	code, stdout, stderr = artifactCLI(t, env, "notes", "--tag", "mero-kms-v1.4.0", "--repo", repo, "--author-notes", author,
 		"--measurements", notesPublished(t, "1.4.0", 'b'), "--previous-measurements", notesPublished(t, "1.3.0", 'a'),

@@ -16,13 +16,16 @@ import (
 	kms "github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/local"
 	"github.com/calimero-network/mero-release/examples/kms/server"
+	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/packer"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	ghstore "github.com/calimero-network/mero-release/pipeline/store/github"
+	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm/vmsim"
 )
@@ -214,7 +217,16 @@ func (a *app) releaseTDX(ctx context.Context, f *releaseFlags, cfg *flow.Config)
 		if err != nil {
 			return err
 		}
-		cfg.Provider = p // node roots: nil means Intel's root
+		roots, err := tdx.IntelRootPool()
+		if err != nil {
+			return err
+		}
+		// real TDX VMs: node quotes chain to Intel's SGX root (measurement, and the KMS in E2E)
+		cfg.Provider, cfg.NodeRoots = p, roots
+		cfg.NodeRootFile = filepath.Join(f.work, "intel-sgx-root.pem")
+		if err := atomicfile.Write(cfg.NodeRootFile, tdx.IntelRootPEM()); err != nil {
+			return err
+		}
 	default:
 		return outcome.UsageErrorf("--provider %q: must be sim or gcp", f.provider)
 	}
@@ -261,7 +273,7 @@ published release is never changed, and a re-run only re-audits it.`,
 			if err != nil {
 				return err
 			}
-			cfg.KMSLauncher = local.Process(e2eBinary, cfg.Authority, a.log)
+			cfg.KMSLauncher = local.Process(e2eBinary, cfg.Authority, cfg.NodeRootFile, a.log)
 			return a.runRelease(flow.ReleaseKMS(cmd.Context(), cfg, product))
 		},
 	}
@@ -317,7 +329,7 @@ func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry 
 func (a *app) releaseNodeCommand() *cobra.Command {
 	var f releaseFlags
 	var images []string
-	var sbomPath, sbomKind, kmsBinary string
+	var sbomPath, sbomKind, kmsBinary, packerManifest string
 	c := &cobra.Command{
 		Use:   "release-node-image",
 		Short: "Release the node image: measure on TDX VMs, SBOM, sign, stage, audit, E2E, publish, catalog",
@@ -330,12 +342,12 @@ its quote verified and its MRTD/RTMR0–3 published; the VM is deleted on every 
 			if err != nil {
 				return err
 			}
-			product, err := nodeProduct(cfg, images, sbomPath, sbomKind)
+			product, err := nodeProduct(cfg, images, sbomPath, sbomKind, packerManifest)
 			if err != nil {
 				return err
 			}
 			if kmsBinary != "" {
-				cfg.KMSLauncher = local.Process(kmsBinary, cfg.Authority, a.log)
+				cfg.KMSLauncher = local.Process(kmsBinary, cfg.Authority, cfg.NodeRootFile, a.log)
 			}
 			return a.runRelease(flow.ReleaseNode(cmd.Context(), cfg, product))
 		},
@@ -344,11 +356,35 @@ its quote verified and its MRTD/RTMR0–3 published; the VM is deleted on every 
 	c.Flags().StringArrayVar(&images, "image", nil, "PROFILE=IMAGE the provider boots (default: examples/node-image for every profile)")
 	c.Flags().StringVar(&sbomPath, "sbom-input", "", "what the SBOM describes: the image directory or a Packer manifest (default examples/node-image)")
 	c.Flags().StringVar(&sbomKind, "sbom-kind", "dir", "dir or packer-manifest")
+	c.Flags().StringVar(&packerManifest, "packer-manifest", "", "Packer's manifest of build-node-image --provider gcp: the images of the profiles, the base image and the SBOM input")
 	c.Flags().StringVar(&kmsBinary, "kms-binary", "", "the KMS executable E2E runs as a process on 127.0.0.1 (default: the sample KMS in this process)")
 	return c
 }
 
-func nodeProduct(cfg flow.Config, images []string, sbomPath, sbomKind string) (flow.NodeProduct, error) {
+func nodeProduct(cfg flow.Config, images []string, sbomPath, sbomKind, packerManifest string) (flow.NodeProduct, error) {
+	if packerManifest != "" {
+		if len(images) > 0 || sbomPath != "" {
+			return flow.NodeProduct{}, outcome.UsageErrorf("--packer-manifest names the images and the SBOM input: drop --image and --sbom-input")
+		}
+		f, err := os.Open(packerManifest)
+		if err != nil {
+			return flow.NodeProduct{}, outcome.UsageErrorf("--packer-manifest: %v", err)
+		}
+		defer f.Close()
+		builds, err := packer.ReadManifest(f, packerManifest)
+		if err != nil {
+			return flow.NodeProduct{}, err
+		}
+		m, err := packer.Images(builds)
+		if err != nil {
+			return flow.NodeProduct{}, err
+		}
+		base, err := packer.Base(builds)
+		if err != nil {
+			return flow.NodeProduct{}, err
+		}
+		return flow.NodeProduct{Images: m, SBOMPath: packerManifest, SBOMKind: "packer-manifest", BaseImage: base}, nil
+	}
 	m, err := parseProfileMap("image", images)
 	if err != nil {
 		return flow.NodeProduct{}, err

@@ -393,6 +393,22 @@ func (c *Catalog) Compatible(f release.Family, version string) []Entry {
 	return sorted(out)
 }
 
+// CounterpartVersions returns the versions of the other family that tested entries pair version
+// (of family f) with, once each, newest first: what release notes list as compatible.
+func (c *Catalog) CounterpartVersions(f release.Family, version string) []string {
+	var out []string
+	for _, e := range c.Compatible(f, version) {
+		v := e.KMS
+		if f == release.KMS {
+			v = e.NodeImage
+		}
+		if e.Tested && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // Marshal encodes the catalog deterministically: entries newest first (KMS version, then
 // node-image version, semantic-versioning order), profiles in release.Profiles() order,
 // two-space indent, no HTML escaping, a trailing newline. An invalid catalog is refused.

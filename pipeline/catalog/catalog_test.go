@@ -338,6 +338,16 @@ func TestQueries(t *testing.T) {
 		}
 		return out
 	}
+	// counterparts list tested pairs only, newest first
+	if got := c.CounterpartVersions(release.KMS, "1.2.0"); !reflect.DeepEqual(got, []string{"1.2.0", "1.1.0"}) {
+		t.Errorf("CounterpartVersions(KMS 1.2.0) = %v", got)
+	}
+	if got := c.CounterpartVersions(release.Node, "1.2.0"); !reflect.DeepEqual(got, []string{"1.2.0"}) {
+		t.Errorf("CounterpartVersions(node 1.2.0) = %v (1.3.0 is untested)", got)
+	}
+	if got := c.CounterpartVersions(release.KMS, "9.9.9"); len(got) != 0 {
+		t.Errorf("CounterpartVersions of an unknown version = %v", got)
+	}
 	if got := pairs(c.Compatible(release.KMS, "1.2.0")); !reflect.DeepEqual(got, []string{"1.2.0/1.2.0", "1.2.0/1.1.0"}) {
 		t.Errorf("Compatible(KMS 1.2.0) = %v", got)
 	}

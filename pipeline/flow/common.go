@@ -161,12 +161,8 @@ func (r *run) compatibleVersions() []string {
 		add(r.counterpart.Version.String())
 	}
 	if r.catalog != nil {
-		for _, e := range r.catalog.Compatible(r.cfg.Tag.Family, r.cfg.Tag.Version.String()) {
-			if r.cfg.Tag.Family == release.KMS {
-				add(e.NodeImage)
-			} else {
-				add(e.KMS)
-			}
+		for _, v := range r.catalog.CounterpartVersions(r.cfg.Tag.Family, r.cfg.Tag.Version.String()) {
+			add(v)
 		}
 	}
 	return out

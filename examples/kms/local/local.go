@@ -135,11 +135,17 @@ func (i *inProcess) Close() error {
 // examples/kms/cmd/mero-kms, or taken from the released image) as a process on 127.0.0.1: its
 // quotes come from its simulated dstack VM (MERO_KMS_QUOTE_SOURCE=simulator on the default
 // simulator platform, whose root is auth's when auth is tdxsim.DefaultSeed's), and the VM
-// extends the compose hash the KMS release recorded (MERO_KMS_COMPOSE_HASH).
-func Process(binary string, auth *tdxsim.Authority, log *outcome.Logger) *kmsproc.Launcher {
+// extends the compose hash the KMS release recorded (MERO_KMS_COMPOSE_HASH). nodeRoot, when
+// set, is a PEM file of the roots node quotes must chain to (MERO_KMS_TRUSTED_ROOT: Intel's for
+// real TDX nodes); empty means the simulator's.
+func Process(binary string, auth *tdxsim.Authority, nodeRoot string, log *outcome.Logger) *kmsproc.Launcher {
+	env := []string{server.EnvQuoteSource + "=" + server.QuoteSourceSimulator}
+	if nodeRoot != "" {
+		env = append(env, server.EnvTrustedRoot+"="+nodeRoot)
+	}
 	return &kmsproc.Launcher{
 		Binary:       binary,
-		Env:          []string{server.EnvQuoteSource + "=" + server.QuoteSourceSimulator},
+		Env:          env,
 		TrustedRoots: auth.RootPool(),
 		InstanceEnv: func(_ context.Context, _ *policy.Loaded, d e2e.KMSDeployment) ([]string, error) {
 			if d.ComposeHash == "" {

@@ -40,7 +40,7 @@ func TestE2EWithTheKMSProcess(t *testing.T) {
 	w.AddKMS(t, "1.2.0", e2etest.Policies(t, "1.2.0", old, n))
 	var logBuf bytes.Buffer
 	log := outcome.NewLogger(&logBuf)
-	launcher := local.Process(bin, w.Authority, log)
+	launcher := local.Process(bin, w.Authority, "", log)
 	o := w.Options("1.2.0", "1.2.0", e2etest.Catalog(t, [2]string{"1.2.0", "1.2.0"}, [2]string{"1.2.0", "1.1.0"}), log)
 	o.KMS, o.CheckKMSMeasurements = launcher, true
 	rep, err := e2e.Run(context.Background(), o)
@@ -75,7 +75,7 @@ func TestE2EWithTheKMSProcessCatchesAWrongDeployment(t *testing.T) {
 			p.Profiles[prof] = r
 		}
 	})
-	launcher := local.Process(bin, w.Authority, nil)
+	launcher := local.Process(bin, w.Authority, "", nil)
 	o := w.Options("1.2.0", "1.2.0", nil, nil)
 	o.KMS, o.CheckKMSMeasurements = launcher, true
 	rep, err := e2e.Run(context.Background(), o)

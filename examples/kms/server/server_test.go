@@ -246,6 +246,88 @@ func TestGetKeyRefusals(t *testing.T) {
 	}
 }
 
+// TestGetKeyCheckOrder pins the order of SPEC §8 — consume the challenge → peer signature →
+// quote → TCB status → MRTD/RTMR0–3 — with requests that fail two checks at once (the earlier
+// check must answer), and shows that a request refused after the challenge was consumed burns it.
+func TestGetKeyCheckOrder(t *testing.T) {
+	lockedImg := nodeImage(release.LockedReadOnly, "")
+	f := newFixture(t, fixtureOpts{})
+	node := f.boot(lockedImg)
+	dbg := f.boot(nodeImage(release.Debug, ""))
+	peer := newPeer(t, "peer-order")
+	forge := func(req *kmsclient.GetKeyRequest, ch kmsclient.ChallengeResponse, nonce []byte) {
+		sig, _ := newPeer(t, peer.ID).Sign(nil, kmsclient.SignatureMessage(ch.ChallengeID, nonce, peer.ID))
+		req.SignatureB64 = base64.StdEncoding.EncodeToString(sig)
+	}
+	tamper := func(req *kmsclient.GetKeyRequest) {
+		q, _ := base64.StdEncoding.DecodeString(req.QuoteB64)
+		q[tdx.HeaderSize+200] ^= 1
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+	}
+
+	t.Run("challenge before signature", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		good := f.getKeyRequest(node, peer, ch, nonce)
+		if code, body := f.post("/get-key", good); code != http.StatusOK {
+			t.Fatalf("first use: %d %s", code, body)
+		}
+		bad := good
+		forge(&bad, ch, nonce)
+		code, body := f.post("/get-key", bad)
+		wantError(t, code, body, 409, kmsclient.CodeChallengeReplayed, "already used")
+	})
+	t.Run("signature before quote", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(node, peer, ch, nonce)
+		forge(&req, ch, nonce)
+		tamper(&req)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeInvalidSignature, "")
+	})
+	t.Run("quote before measurements", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(dbg, peer, ch, nonce) // a debug node: measurements the policy refuses
+		tamper(&req)
+		code, body := f.post("/get-key", req)
+		wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "verify TDX quote")
+	})
+	t.Run("TCB status before measurements", func(t *testing.T) {
+		ch, nonce := f.challenge(peer.ID)
+		req := f.getKeyRequest(dbg, peer, ch, nonce)
+		rd, _ := kmsclient.PeerReportData(nonce, peer.PublicKey())
+		body := tdxsim.NewBody(measurementsOf(t, nodeImage(release.Debug, "")), rd)
+		body.TEETCBSVN = [16]byte{3, 1, 1}
+		q, err := f.auth.SignQuote(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		code, resp := f.post("/get-key", req)
+		wantError(t, code, resp, 403, kmsclient.CodePolicyViolation, "tcb_status")
+	})
+	for name, spoil := range map[string]func(*kmsclient.GetKeyRequest, kmsclient.ChallengeResponse, []byte){
+		"a wrong signature": forge,
+		"a tampered quote":  func(r *kmsclient.GetKeyRequest, _ kmsclient.ChallengeResponse, _ []byte) { tamper(r) },
+		"a refused profile": nil,
+	} {
+		t.Run("the challenge is burnt by "+name, func(t *testing.T) {
+			ch, nonce := f.challenge(peer.ID)
+			good := f.getKeyRequest(node, peer, ch, nonce)
+			bad := good
+			if spoil != nil {
+				spoil(&bad, ch, nonce)
+			} else {
+				bad = f.getKeyRequest(dbg, peer, ch, nonce)
+			}
+			if code, body := f.post("/get-key", bad); code == http.StatusOK {
+				t.Fatalf("the spoilt request got a key: %s", body)
+			}
+			code, body := f.post("/get-key", good)
+			wantError(t, code, body, 409, kmsclient.CodeChallengeReplayed, "already used")
+		})
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	nonce := base64.StdEncoding.EncodeToString(make([]byte, 32))
