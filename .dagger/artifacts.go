@@ -87,7 +87,7 @@ func (m *MeroRelease) Sign(
 	actionsIdTokenRequestToken *dagger.Secret,
 ) (*dagger.Directory, error) {
 	ctr, signArgs := signing{key, password, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless}.apply(m.Container())
-	ctr = ctr.WithDirectory("/work/assets", assets)
+	ctr = ctr.WithMountedDirectory("/work/assets", assets)
 	names, err := assets.Entries(ctx)
 	if err != nil {
 		return nil, err
@@ -154,9 +154,12 @@ func (m *MeroRelease) Notes(
 	// The previous release's published-mrtds.json.
 	// +optional
 	previousMeasurements *dagger.File,
-	// Counterpart versions the catalog pairs this release with.
+	// Counterpart versions to list as compatible, besides the catalog's tested pairs.
 	// +optional
 	compatible []string,
+	// Compatibility catalog whose tested pairs of this version are listed (default: the source's).
+	// +optional
+	catalog *dagger.File,
 	// stable, rc or hotfix (default: classified from the repository's tags).
 	// +optional
 	class string,
@@ -164,7 +167,11 @@ func (m *MeroRelease) Notes(
 	ctr, notesPath := withFile(m.Container(), "author-notes.md", authorNotes)
 	ctr, mPath := withFile(ctr, "published-mrtds.json", measurements)
 	ctr, pPath := withFile(ctr, "previous-mrtds.json", previousMeasurements)
-	args := []string{"notes", "--tag", tag, "--repo", srcPath, "-o", "/work/release-notes.md"}
+	ctr, catalogPath := withFile(ctr, catalogFile, catalog)
+	if catalogPath == "" {
+		catalogPath = catalogFile
+	}
+	args := []string{"notes", "--tag", tag, "--repo", srcPath, "--catalog", catalogPath, "-o", "/work/release-notes.md"}
 	args = append(args, flag("author-notes", notesPath)...)
 	args = append(args, flag("measurements", mPath)...)
 	args = append(args, flag("previous-measurements", pPath)...)

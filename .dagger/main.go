@@ -44,7 +44,7 @@ type MeroRelease struct {
 func New(
 	// The repository to release (defaults to the repository this module is in).
 	// +defaultPath="/"
-	// +ignore=["bin", "out", "dist", "**/*.test", ".dagger/internal", ".dagger/dagger.gen.go"]
+	// +ignore=["bin", "out", "dist", "mero-release", "**/*.test", ".dagger/internal", ".dagger/dagger.gen.go"]
 	source *dagger.Directory,
 	// A prebuilt mero-release CLI (linux/amd64, CGO_ENABLED=0). When absent the CLI is built from
 	// source in the builder image; pass one where no image registry is reachable.
@@ -87,6 +87,9 @@ func goBuild(source *dagger.Directory, builderImage, pkg string) *dagger.File {
 // Container is the base of every stage: the CLI on the PATH and the repository at /src.
 //
 // The image is empty apart from those (the CLI is static and carries its own CA roots).
+// Functions mount their inputs (WithMountedDirectory/WithMountedFile) and read results back
+// from those mounts or from paths the CLI creates: on the offline engine (v0.19.10), copying a
+// directory the caller passed in (WithDirectory) left the next exec waiting forever.
 func (m *MeroRelease) Container() *dagger.Container {
 	return dag.Container().
 		WithFile(cliPath, m.Cli, dagger.ContainerWithFileOpts{Permissions: 0o755}).

@@ -36,13 +36,23 @@ func (s signing) apply(ctr *dagger.Container) (*dagger.Container, []string) {
 	return ctr, args
 }
 
-// releaseContainer prepares a release run: the state directory, the store, GitHub and signing.
-func (m *MeroRelease) releaseContainer(state *dagger.Directory, githubRepository string, sig signing) (*dagger.Container, []string) {
-	if state == nil {
-		state = dag.Directory()
+// releaseContainer prepares a release run: the state directory, the store, the catalog, GitHub
+// and signing. The catalog read is the given one, else the state's (what earlier release calls
+// recorded), else the source's; the updated catalog goes to the state's work/.
+func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Directory, catalog *dagger.File, githubRepository string, sig signing) (*dagger.Container, []string) {
+	// A fresh run starts without a state directory: the CLI creates it. Inputs are mounted,
+	// never copied (see Container).
+	const stateCatalog = statePath + "/work/" + catalogFile
+	ctr := m.Container()
+	args := []string{"--work", statePath + "/work", "--catalog-out", stateCatalog}
+	if state != nil {
+		ctr = ctr.WithMountedDirectory(statePath, state)
+		if catalog == nil && fileExists(ctx, state, "work/"+catalogFile) {
+			args = append(args, "--catalog", stateCatalog)
+		}
 	}
-	ctr := m.Container().WithDirectory(statePath, state)
-	args := []string{"--work", statePath + "/work", "--catalog-out", statePath + "/work/compatibility-catalog.json"}
+	ctr, catalogPath := withFile(ctr, catalogFile, catalog)
+	args = append(args, flag("catalog", catalogPath)...)
 	if githubRepository != "" {
 		ctr = ctr.WithEnvVariable("GITHUB_REPOSITORY", githubRepository)
 		args = append(args, "--store", "github:"+githubRepository)
@@ -67,11 +77,13 @@ func (m *MeroRelease) runState(ctx context.Context, ctr *dagger.Container, args 
 
 // ReleaseKms runs the KMS release pipeline for a tag and returns the state directory.
 //
-// Stages (SPEC §3): version sync → counterpart → build the image per profile (pushed when a
-// registry is set) → policies → measurements → SBOM → dependency guard → notes → checksums →
-// sign → stage → audit → E2E → publish → audit → catalog. The returned directory holds releases/
-// (the local store) and work/ (assets, images, report.json, the updated catalog); pass it back as
-// --state to release against the same store.
+// The three profile images are built here from the KMS's Dockerfile (the sample KMS of
+// examples/ by default) and handed to the pipeline as OCI archives: those bytes are measured,
+// SBOM'd, run in E2E and, with a registry, pushed. Stages (SPEC §3): version sync → counterpart
+// → images → policies → measurements → SBOM → dependency guard → notes → checksums → sign →
+// stage → audit → E2E → push → publish → audit → catalog. The returned directory holds
+// releases/ (the local store) and work/ (assets, images, report.json, the updated catalog);
+// pass it back as --state to release against the same store.
 func (m *MeroRelease) ReleaseKms(
 	ctx context.Context,
 	// Release tag, e.g. mero-kms-v1.3.0.
@@ -84,15 +96,31 @@ func (m *MeroRelease) ReleaseKms(
 	// Output of an earlier release call (releases/ and work/); empty for a fresh local store.
 	// +optional
 	state *dagger.Directory,
+	// Compatibility catalog to read (COMPATIBILITY_CATALOG_PATH); default: the state's updated
+	// catalog, else the source's.
+	// +optional
+	catalog *dagger.File,
 	// Publish to GitHub Releases of OWNER/REPO (with the github-token) instead of the local store.
 	// +optional
 	githubRepository string,
-	// The KMS binary (linux/amd64, static); default: built from examples/kms in the builder image.
+	// Source directory of a Dockerfile-based KMS (default: this repository, examples/kms).
+	// +optional
+	kmsSource *dagger.Directory,
+	// The KMS Dockerfile inside the KMS source.
+	// +optional
+	// +default="examples/kms/Dockerfile"
+	dockerfile string,
+	// A prebuilt static KMS binary (linux/amd64) the Dockerfile copies instead of compiling it
+	// (KMS_BINARY_SOURCE=prebuilt): for builders that reach no image registry.
 	// +optional
 	kmsBinary *dagger.File,
-	// Push the profile images to this registry, e.g. ghcr.io/OWNER (GHCR_REGISTRY).
+	// Push the profile images to this registry, e.g. ghcr.io/OWNER (GHCR_REGISTRY), after the
+	// staged release passed its audit and E2E.
 	// +optional
 	registry string,
+	// Registry user (GitHub: the actor).
+	// +optional
+	registryUsername string,
 	// Registry token with packages:write (GHCR_TOKEN).
 	// +optional
 	ghcrToken *dagger.Secret,
@@ -114,20 +142,32 @@ func (m *MeroRelease) ReleaseKms(
 	// $ACTIONS_ID_TOKEN_REQUEST_TOKEN of the GitHub Actions job (keyless).
 	// +optional
 	actionsIdTokenRequestToken *dagger.Secret,
+	// Open or update the catalog pull request on the GitHub repository after E2E passed.
+	// +optional
+	catalogPr bool,
 ) (*dagger.Directory, error) {
-	ctr, args := m.releaseContainer(state, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
-	if kmsBinary == nil {
-		kmsBinary = goBuild(m.Source, m.BuilderImage, "./examples/kms/cmd/mero-kms")
+	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	build := m.kmsBuildOf(kmsSource, dockerfile, kmsBinary)
+	images := build.archives(version)
+	for i, p := range profiles {
+		path := inputDir + "/images/" + p + ".oci.tar"
+		ctr = ctr.WithMountedFile(path, images[i])
+		args = append(args, "--image", p+"="+path)
 	}
-	ctr = ctr.WithMountedFile("/in/mero-kms", kmsBinary)
 	if ghcrToken != nil {
 		ctr = ctr.WithSecretVariable("GHCR_TOKEN", ghcrToken)
 	}
+	if registryUsername != "" {
+		ctr = ctr.WithEnvVariable("GITHUB_ACTOR", registryUsername)
+	}
 	ctr, notesPath := withFile(ctr, "author-notes.md", authorNotes)
-	args = append([]string{"release-kms", "--tag", tag, "--version", version, "--kms-binary", "/in/mero-kms"}, args...)
+	args = append([]string{"release-kms", "--tag", tag, "--version", version}, args...)
 	args = append(args, flag("counterpart", counterpart)...)
 	args = append(args, flag("registry", registry)...)
 	args = append(args, flag("author-notes", notesPath)...)
+	if catalogPr {
+		args = append(args, "--catalog-pr")
+	}
 	return m.runState(ctx, ctr, args...)
 }
 
@@ -149,6 +189,10 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// Output of an earlier release call (releases/ and work/); empty for a fresh local store.
 	// +optional
 	state *dagger.Directory,
+	// Compatibility catalog to read (COMPATIBILITY_CATALOG_PATH); default: the state's updated
+	// catalog, else the source's.
+	// +optional
+	catalog *dagger.File,
 	// Publish to GitHub Releases of OWNER/REPO (with the github-token) instead of the local store.
 	// +optional
 	githubRepository string,
@@ -159,6 +203,13 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// PROFILE=IMAGE the provider boots (GCP image names); default: examples/node-image.
 	// +optional
 	image []string,
+	// Build the node images first (build-node-image: Packer for gcp, the simulator's description
+	// for sim) and release those.
+	// +optional
+	build bool,
+	// Image family prefix of the built images (GCP_IMAGE_FAMILY), with --build.
+	// +optional
+	imageFamily string,
 	// GCP project (GCP_PROJECT_ID), for --provider gcp.
 	// +optional
 	gcpProject string,
@@ -171,6 +222,9 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// Release author's notes (Markdown with the sections the class requires).
 	// +optional
 	authorNotes *dagger.File,
+	// KMS executable E2E runs as processes (default: the sample KMS inside the CLI).
+	// +optional
+	kmsBinary *dagger.File,
 	// Cosign private key; default: a local key pair kept in the state's work/keys.
 	// +optional
 	signingKey *dagger.Secret,
@@ -186,8 +240,47 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// $ACTIONS_ID_TOKEN_REQUEST_TOKEN of the GitHub Actions job (keyless).
 	// +optional
 	actionsIdTokenRequestToken *dagger.Secret,
+	// Open or update the catalog pull request on the GitHub repository after E2E passed.
+	// +optional
+	catalogPr bool,
 ) (*dagger.Directory, error) {
-	ctr, args := m.releaseContainer(state, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	ctr, kmsPath := withFile(ctr, "mero-kms", kmsBinary)
+	args = append(args, flag("kms-binary", kmsPath)...)
+	if build {
+		if len(image) > 0 {
+			return nil, fmt.Errorf("release-node-image %s: --build builds the images: drop --image", tag)
+		}
+		// Refuse a mismatching version before spending a Packer build on it.
+		if _, err := m.GuardVersionSync(ctx, tag, version); err != nil {
+			return nil, err
+		}
+		if provider == "gcp" {
+			built, err := m.BuildNodeImage(ctx, tag, provider, nil, gcpProject, gcpZone, imageFamily, gcpServiceAccountKey, "")
+			if err != nil {
+				return nil, err
+			}
+			const builtPath = inputDir + "/node-image"
+			ctr = ctr.WithMountedDirectory(builtPath, built)
+			args = append(args, "--packer-manifest", builtPath+"/packer-manifest.json")
+		} else {
+			// The simulator's image description is built into the state, where the release's
+			// node-image-manifest.json points and later calls with this state boot it from.
+			builtPath := statePath + "/work/node-images/" + tag
+			buildArgs := []string{"build-node-image", "--tag", tag, "--provider", "sim", "--source", "examples/node-image", "-o", builtPath}
+			ctr = exec(ctr, buildArgs...)
+			if _, err := result(ctx, ctr, buildArgs); err != nil {
+				return nil, err
+			}
+			for _, p := range profiles {
+				image = append(image, p+"="+builtPath)
+			}
+			args = append(args, "--sbom-input", builtPath)
+		}
+	}
+	if catalogPr {
+		args = append(args, "--catalog-pr")
+	}
 	if gcpServiceAccountKey != nil {
 		ctr = ctr.WithSecretVariable("GCP_SERVICE_ACCOUNT_KEY", gcpServiceAccountKey)
 	}
@@ -204,8 +297,9 @@ func (m *MeroRelease) ReleaseNodeImage(
 // Audit re-checks a published release (SPEC §6): assets, signatures, checksums, policies.
 //
 // Give either the local store (a release call's state directory, or its releases/) or a GitHub
-// repository. Key-signed releases are checked against --key; keyless ones against the release
-// workflow's identity in the repository.
+// repository. Key-signed releases are checked against --key (default for a state directory:
+// its own key pair); keyless ones against the release workflow's identity in the repository.
+// Exit codes of the auditor: 10 for a verification failure, 11 for a missing asset.
 func (m *MeroRelease) Audit(
 	ctx context.Context,
 	// Release tag, e.g. mero-tee-v1.3.0.
@@ -216,43 +310,34 @@ func (m *MeroRelease) Audit(
 	// Audit the GitHub release of OWNER/REPO instead (with the github-token).
 	// +optional
 	githubRepository string,
-	// Public key (cosign.pub) of a key-signed release; default for a state directory: its work/keys/cosign.pub.
+	// Public key (cosign.pub) of a key-signed release.
 	// +optional
 	key *dagger.File,
 	// Sigstore trusted_root.json for keyless bundles (default: the public Sigstore root).
 	// +optional
 	trustedRoot *dagger.File,
+	// Print the JSON report (stdout) instead of the [PASS]/[FAIL] lines.
+	// +optional
+	jsonReport bool,
 ) (string, error) {
-	ctr := m.Container()
-	args := []string{"audit", "--tag", tag}
-	switch {
-	case githubRepository != "":
-		ctr = ctr.WithEnvVariable("GITHUB_REPOSITORY", githubRepository)
-		if m.GithubToken != nil {
-			ctr = ctr.WithSecretVariable("GITHUB_TOKEN", m.GithubToken)
-		}
-		args = append(args, "--store", "github:"+githubRepository)
-	case store != nil:
-		ctr = ctr.WithDirectory(statePath, store)
-		storeDir := statePath
-		if entries, err := store.Entries(ctx); err == nil && contains(entries, "releases/") {
-			storeDir = statePath + "/releases"
-			if key == nil && contains(entries, "work/") {
-				key = store.File("work/keys/cosign.pub")
-			}
-		}
-		args = append(args, "--store", "dir:"+storeDir)
-	default:
-		return "", fmt.Errorf("audit %s: give --store or --github-repository", tag)
+	ctr, rs, err := m.withStore(ctx, m.Container(), "audit "+tag, store, githubRepository)
+	if err != nil {
+		return "", err
 	}
 	ctr, keyPath := withFile(ctr, "cosign.pub", key)
 	ctr, rootPath := withFile(ctr, "trusted_root.json", trustedRoot)
-	args = append(args, flag("key", keyPath)...)
-	args = append(args, flag("trusted-root", rootPath)...)
+	args := []string{"audit", "--tag", tag, "--store", rs.spec}
+	args = append(args, rs.verification(keyPath, rootPath)...)
+	if jsonReport {
+		args = append([]string{"--json"}, args...)
+	}
 	return m.run(ctx, ctr, args...)
 }
 
 // EndToEnd runs the post-release E2E suite and guardrails A–D (SPEC §7) on a KMS and a node release.
+//
+// The KMS instances run the KMS release's policies and recorded deployment; their quotes are
+// checked against the KMS release's published measurements too.
 func (m *MeroRelease) EndToEnd(
 	ctx context.Context,
 	// KMS release tag, e.g. mero-kms-v1.3.0.
@@ -261,24 +346,26 @@ func (m *MeroRelease) EndToEnd(
 	nodeRelease string,
 	// A release call's state directory (with releases/) or the local store itself.
 	store *dagger.Directory,
-	// Compatibility catalog (default: the source's compatibility-catalog.json).
+	// Compatibility catalog (default: the state's updated catalog, else the source's).
 	// +optional
 	catalog *dagger.File,
+	// KMS executable to run as processes (e.g. the one of the released image); default: the
+	// sample KMS inside the CLI.
+	// +optional
+	kmsBinary *dagger.File,
 	// Report failures but succeed (E2E is advisory for release candidates).
 	// +optional
 	advisory bool,
 ) (string, error) {
-	ctr := m.Container().WithDirectory(statePath, store)
-	storeDir := statePath
-	if entries, err := store.Entries(ctx); err == nil && contains(entries, "releases/") {
-		storeDir = statePath + "/releases"
+	ctr, rs, err := m.withStore(ctx, m.Container(), "end-to-end", store, "")
+	if err != nil {
+		return "", err
 	}
 	ctr, catalogPath := withFile(ctr, catalogFile, catalog)
-	if catalogPath == "" {
-		catalogPath = catalogFile
-	}
-	args := []string{"e2e", "--kms-release", kmsRelease, "--node-release", nodeRelease, "--store", "dir:" + storeDir,
-		"--catalog", catalogPath, "--image-base", srcPath}
+	ctr, kmsPath := withFile(ctr, "mero-kms", kmsBinary)
+	args := []string{"e2e", "--kms-release", kmsRelease, "--node-release", nodeRelease, "--store", rs.spec,
+		"--catalog", rs.catalog(catalogPath), "--image-base", srcPath, "--check-kms-measurements"}
+	args = append(args, flag("kms-binary", kmsPath)...)
 	if advisory {
 		args = append(args, "--advisory")
 	}

@@ -3,8 +3,8 @@
 #
 #   .github/workflows/*.y*ml  with actionlint (expressions, contexts, permissions, the inputs of
 #                             pinned actions; run: blocks through shellcheck)
-#   scripts/*.sh              with ShellCheck (the documented release scripts and their lib.sh),
-#                             and this script
+#   scripts/*.sh, scripts/ci/*.sh, examples/node-image/packer/*.sh  with ShellCheck (the release
+#                             scripts and their lib.sh, the CI scripts, the image provisioning)
 #
 # actionlint is installed once with `go install` into $TOOLS_CACHE (default
 # /var/cache/mero-release/bin) and reused; shellcheck is installed with apt-get when it is absent
@@ -58,7 +58,7 @@ else
 fi
 
 # --- scripts --------------------------------------------------------------------------------
-scripts=(scripts/*.sh scripts/ci/lint-workflows.sh)
+scripts=(scripts/*.sh scripts/ci/*.sh examples/node-image/packer/*.sh)
 if [ ${#scripts[@]} -eq 0 ]; then
   die "no script under scripts/"
 fi
