@@ -168,6 +168,11 @@ func BenchmarkChallengePileUp(b *testing.B) {
 		b.Fatalf("%d requests, %d held, %d refused with 429", b.N, held, refused)
 	}
 	growth := float64(after.HeapInuse) - float64(before.HeapInuse)
+	// Memory is bounded by the cap, not by the number of requests: allow 8 KiB per held
+	// challenge (≈ 20× what one costs) plus 8 MiB for the HTTP machinery.
+	if bound := float64(limit*8<<10 + 8<<20); growth > bound {
+		b.Fatalf("heap grew by %.1f MiB for %d held challenges (bound %.1f MiB): challenges are not bounded", growth/(1<<20), held, bound/(1<<20))
+	}
 	b.ReportMetric(float64(held), "outstanding")
 	b.ReportMetric(float64(refused), "429s")
 	b.ReportMetric(growth/(1<<20), "heap-growth-MiB")
