@@ -53,7 +53,7 @@ info "timing: best of $runs runs each"
 t_sha=$(best hashall)
 t_audit=$(best audit)
 
-printf '\n%s: %s files, %.1f MiB, %s CPUs, warm page cache, best of %s\n\n' "$tag" "$(ls "$assets" | wc -l)" \
+printf '\n%s: %s files, %.1f MiB, %s CPUs, warm page cache, best of %s\n\n' "$tag" "$(find "$assets" -maxdepth 1 -type f | wc -l)" \
   "$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$(nproc)" "$runs"
 printf '| %-52s | %9s | %9s |\n' method "wall (s)" "MiB/s"
 printf '|%s|%s|%s|\n' "------------------------------------------------------" "-----------" "-----------"
