@@ -592,7 +592,7 @@ func (a *auditor) checksumFindings(rep checksum.Report) {
 // now when checksums.sha256 did not list them).
 func (a *auditor) checkPolicies(expected release.Assets, present map[string]bool) {
 	loaded := map[release.Profile]*policy.Policy{}
-	strict := a.report.Class == release.Stable || a.report.Class == release.Hotfix
+	strict := !release.RulesFor(a.report.Class).PolicyNotReadyAllowed
 	for _, prof := range release.Profiles() {
 		name := prof.PolicyFile()
 		if !present[name] {

@@ -217,7 +217,7 @@ func (r *run) stagedAuditStage() Stage {
 
 // auditStage runs the release auditor against st (the staged release, or the published one).
 func (r *run) auditStage(name string, st func() store.Store) Stage {
-	return Stage{Name: name, Run: func(ctx context.Context) error {
+	return Stage{Name: name, Advisory: func() bool { return !r.rules.AuditorRequired }, Run: func(ctx context.Context) error {
 		cfg := r.cfg.Audit
 		cfg.Log = r.cfg.Log
 		rep, err := audit.Audit(ctx, st(), r.cfg.Tag, cfg)
@@ -324,6 +324,9 @@ func (r *run) catalogStage() Stage {
 			return ""
 		},
 		Run: func(ctx context.Context) error {
+			if r.catalogUpdateRequired() {
+				r.cfg.Log.Infof("catalog: the %s rules require this update", r.class)
+			}
 			cat, err := r.cfg.loadCatalog()
 			if err != nil {
 				return err
@@ -354,6 +357,37 @@ func (r *run) catalogStage() Stage {
 			return nil
 		},
 	}
+}
+
+// catalogUpdateRequired says whether the class rules require this release to update the
+// catalog: always (stable), or when its measurements differ from the previous release of the
+// family (hotfix).
+func (r *run) catalogUpdateRequired() bool {
+	if r.rules.CatalogUpdateRequired {
+		return true
+	}
+	if !r.rules.CatalogUpdateOnMeasurementChange || r.measurements == nil {
+		return false
+	}
+	prev, ok := release.Previous(r.cfg.Tag, r.published, false)
+	if !ok {
+		return true
+	}
+	pm, err := readPublishedFrom(context.Background(), r.cfg.Store, prev)
+	if err != nil {
+		return true // nothing to compare with: record the pair
+	}
+	for _, p := range release.Profiles() {
+		if !sameRegisters(r.measurements.Profiles[p], pm.Profiles[p]) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameRegisters compares MRTD and RTMR0–3 of two records.
+func sameRegisters(a, b measure.Record) bool {
+	return a.MRTD == b.MRTD && a.RTMR0 == b.RTMR0 && a.RTMR1 == b.RTMR1 && a.RTMR2 == b.RTMR2 && a.RTMR3 == b.RTMR3
 }
 
 // measurementsAsset writes published-mrtds.json.

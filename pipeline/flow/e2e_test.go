@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -299,4 +300,60 @@ func (s *brokenStore) UploadAsset(ctx context.Context, tag, name string, content
 		return fmt.Errorf("upload %s: connection reset by peer", name)
 	}
 	return s.Store.UploadAsset(ctx, tag, name, content, size)
+}
+
+// hotfixNotes are author notes with every section a hotfix needs that is not generated.
+const hotfixNotes = `A patch for the 1.3 line.
+
+## CVE or incident
+
+INC-2026-041: replayed challenges accepted after a restart.
+
+## Exact change
+
+Challenges are persisted across restarts.
+
+## Rollback
+
+Redeploy mero-kms 1.3.0 with its policy.
+
+## Why a patch release
+
+The issue is exploitable in production; 1.4 is weeks away.
+`
+
+// testHotfix releases a KMS hotfix (1.3.1 on a published stable 1.3.0): every check blocks, its
+// notes carry the hotfix sections, and since its measurements changed, the class rules require
+// the catalog update that follows its E2E.
+func testHotfix(t *testing.T, f *fixture) {
+	w := f.world(t)
+	node := w.AddNode(t, "1.3.0", nil)
+	w.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node))
+	w.listPair("1.3.1", "1.3.0")
+	rep, err := w.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w.authorNotes(hotfixNotes))
+	if err != nil {
+		t.Fatalf("hotfix: %v", err)
+	}
+	if rep.Class != "hotfix" || !rep.Published {
+		t.Errorf("report: class %q, published %v", rep.Class, rep.Published)
+	}
+	st := stages(t, rep, kmsStages())
+	wantStatus(t, st, flow.StatusPass, "", "dependency-guard", "e2e", "publish", "audit", "catalog")
+	if !strings.Contains(w.log.String(), "[INFO] catalog: the hotfix rules require this update") {
+		t.Errorf("the catalog update of a hotfix whose measurements changed is not marked required:\n%s", w.log.String())
+	}
+	notes := string(readAsset(t, w.Store, "mero-kms-v1.3.1", release.NotesFile))
+	for _, s := range []string{"## CVE or incident", "## Rollback", "## Why a patch release"} {
+		if !strings.Contains(notes, s) {
+			t.Errorf("hotfix notes lack %q", s)
+		}
+	}
+	// without the hotfix sections nothing is published
+	w2 := f.world(t)
+	node2 := w2.AddNode(t, "1.3.0", nil)
+	w2.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node2))
+	w2.listPair("1.3.1", "1.3.0")
+	_, err = w2.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w2.authorNotes(stableNotes))
+	wantRefused(t, err, outcome.VerificationFailed, "stage release-notes", `"CVE or incident"`)
+	w2.wantNoRelease(t, "mero-kms-v1.3.1")
 }

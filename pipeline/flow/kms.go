@@ -337,12 +337,12 @@ func (k *kmsRun) sbomStage() Stage {
 	}}
 }
 
-// dependencyStage is the KMS ↔ node dependency guard; advisory for release candidates, whose
-// pair reaches the catalog only after their E2E.
+// dependencyStage is the KMS ↔ node dependency guard; advisory where the class rules say so
+// (release candidates, whose pair reaches the catalog only after their E2E).
 func (k *kmsRun) dependencyStage() Stage {
 	return Stage{
 		Name:     "dependency-guard",
-		Advisory: func() bool { return k.class == release.RC },
+		Advisory: func() bool { return !k.rules.DependencyGuardBlocking },
 		Skip: func() string {
 			if s := k.unlessPublished(); s != "" {
 				return s

@@ -61,6 +61,14 @@ func testRefusals(t *testing.T, f *fixture) {
 			code: outcome.VerificationFailed, message: []string{"stage version-sync", "MERO_KMS_VERSION=1.2.0"}, failed: "version-sync",
 		},
 		{
+			name: "stable release with nowhere to record the catalog update",
+			tag:  "mero-tee-v1.3.0",
+			run: func(w *world) (*flow.Report, error) {
+				return w.releaseNode("mero-tee-v1.3.0", w.authorNotes(stableNotes), func(c *flow.Config) { c.CatalogPath, c.CatalogOut = "", "" })
+			},
+			code: outcome.Usage, message: []string{"must be able to update the compatibility catalog"}, failed: "version-sync",
+		},
+		{
 			name: "version variable not set",
 			tag:  "mero-tee-v1.3.0-rc.1",
 			run: func(w *world) (*flow.Report, error) {

@@ -400,6 +400,7 @@ func TestPipelines(t *testing.T) {
 	t.Run("e2e blocking and advisory", func(t *testing.T) { t.Parallel(); testE2EClasses(t, f) })
 	t.Run("publish failure and resume", func(t *testing.T) { t.Parallel(); testPublishFailure(t, f) })
 	t.Run("prebuilt images and registry push", func(t *testing.T) { t.Parallel(); testPrebuiltImages(t, f) })
+	t.Run("hotfix", func(t *testing.T) { t.Parallel(); testHotfix(t, f) })
 }
 
 // testLocalRC is release-local: a node-image rc, then a KMS rc paired with it; then both again.

@@ -132,6 +132,10 @@ func (r *run) versionStage() Stage {
 		if r.cfg.SkipE2E && r.rules.E2EBlocking {
 			return outcome.UsageErrorf("%s: E2E cannot be skipped for a %s release", tag, r.class)
 		}
+		if (r.rules.CatalogUpdateRequired || r.rules.CatalogUpdateOnMeasurementChange) && !r.alreadyPublished &&
+			r.cfg.catalogOut() == "" && r.cfg.CatalogPR == nil {
+			return outcome.UsageErrorf("%s: a %s release must be able to update the compatibility catalog: configure a catalog file or the catalog pull request", tag, r.class)
+		}
 		return nil
 	}}
 }

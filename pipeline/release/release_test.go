@@ -132,10 +132,10 @@ func TestPrevious(t *testing.T) {
 
 func TestRulesFor(t *testing.T) {
 	rc, stable, hotfix := RulesFor(RC), RulesFor(Stable), RulesFor(Hotfix)
-	if rc.E2EBlocking || !rc.PolicyNotReadyAllowed || !rc.Prerelease || rc.MayBeLatest || rc.CatalogUpdateRequired {
+	if rc.E2EBlocking || rc.DependencyGuardBlocking || !rc.PolicyNotReadyAllowed || !rc.Prerelease || rc.MayBeLatest || rc.CatalogUpdateRequired {
 		t.Errorf("rc rules wrong: %+v", rc)
 	}
-	if !stable.E2EBlocking || stable.PolicyNotReadyAllowed || stable.Prerelease || !stable.CatalogUpdateRequired || !stable.AuditorRequired {
+	if !stable.E2EBlocking || !stable.DependencyGuardBlocking || stable.PolicyNotReadyAllowed || stable.Prerelease || !stable.CatalogUpdateRequired || !stable.AuditorRequired {
 		t.Errorf("stable rules wrong: %+v", stable)
 	}
 	for _, s := range []Section{SectionChangelog, SectionBreakingChanges, SectionUpgradePath, SectionMeasurements, SectionCompatibility} {
@@ -143,7 +143,7 @@ func TestRulesFor(t *testing.T) {
 			t.Errorf("stable does not require %q", s)
 		}
 	}
-	if !hotfix.E2EBlocking || hotfix.PolicyNotReadyAllowed || !hotfix.CatalogUpdateOnMeasurementChange {
+	if !hotfix.E2EBlocking || !hotfix.DependencyGuardBlocking || hotfix.PolicyNotReadyAllowed || !hotfix.CatalogUpdateOnMeasurementChange {
 		t.Errorf("hotfix rules wrong: %+v", hotfix)
 	}
 	for _, s := range []Section{SectionIncident, SectionChangeDetail, SectionRollback, SectionWhyPatch} {

@@ -22,6 +22,9 @@ type Rules struct {
 	Class Class
 	// E2EBlocking: a failing E2E suite stops the release (false: reported, advisory).
 	E2EBlocking bool
+	// DependencyGuardBlocking: a failing KMS ↔ node dependency guard stops the release (false:
+	// reported; an rc's pair reaches the catalog only after its own E2E).
+	DependencyGuardBlocking bool
 	// PolicyNotReadyAllowed: attestation policies may carry "status": "policy_not_ready".
 	PolicyNotReadyAllowed bool
 	// CatalogUpdateRequired: the compatibility catalog must gain the tested pairs.
@@ -43,8 +46,9 @@ func RulesFor(c Class) Rules {
 	switch c {
 	case RC:
 		return Rules{
-			Class:                 RC,
-			E2EBlocking:           false,
+			Class:       RC,
+			E2EBlocking: false,
+			// DependencyGuardBlocking false: its pair is catalogued after its E2E.
 			PolicyNotReadyAllowed: true,
 			AuditorRequired:       true,
 			Prerelease:            true,
@@ -55,6 +59,7 @@ func RulesFor(c Class) Rules {
 		return Rules{
 			Class:                            Hotfix,
 			E2EBlocking:                      true,
+			DependencyGuardBlocking:          true,
 			PolicyNotReadyAllowed:            false,
 			CatalogUpdateOnMeasurementChange: true,
 			AuditorRequired:                  true,
@@ -65,12 +70,13 @@ func RulesFor(c Class) Rules {
 		}
 	default:
 		return Rules{
-			Class:                 Stable,
-			E2EBlocking:           true,
-			PolicyNotReadyAllowed: false,
-			CatalogUpdateRequired: true,
-			AuditorRequired:       true,
-			MayBeLatest:           true,
+			Class:                   Stable,
+			E2EBlocking:             true,
+			DependencyGuardBlocking: true,
+			PolicyNotReadyAllowed:   false,
+			CatalogUpdateRequired:   true,
+			AuditorRequired:         true,
+			MayBeLatest:             true,
 			RequiredSections: []Section{
 				SectionChangelog, SectionBreakingChanges, SectionUpgradePath, SectionMeasurements, SectionCompatibility,
 			},
