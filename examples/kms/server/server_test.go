@@ -230,14 +230,7 @@ func TestGetKeyRefusals(t *testing.T) {
 	t.Run("TCB out of date", func(t *testing.T) {
 		ch, nonce := f.challenge(peer.ID)
 		req := f.getKeyRequest(node, peer, ch, nonce)
-		rd, _ := kmsclient.PeerReportData(nonce, peer.PublicKey())
-		body := tdxsim.NewBody(measurementsOf(t, lockedImg), rd)
-		body.TEETCBSVN = [16]byte{3, 1, 1} // below the UpToDate level
-		q, err := f.auth.SignQuote(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		req.QuoteB64 = f.outdatedTCBQuote(t, lockedImg, peer, nonce)
 		code, resp := f.post("/get-key", req)
 		wantError(t, code, resp, 403, kmsclient.CodePolicyViolation, "tcb_status")
 	})
@@ -294,14 +287,7 @@ func TestGetKeyCheckOrder(t *testing.T) {
 	t.Run("TCB status before measurements", func(t *testing.T) {
 		ch, nonce := f.challenge(peer.ID)
 		req := f.getKeyRequest(dbg, peer, ch, nonce)
-		rd, _ := kmsclient.PeerReportData(nonce, peer.PublicKey())
-		body := tdxsim.NewBody(measurementsOf(t, nodeImage(release.Debug, "")), rd)
-		body.TEETCBSVN = [16]byte{3, 1, 1}
-		q, err := f.auth.SignQuote(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.QuoteB64 = base64.StdEncoding.EncodeToString(q)
+		req.QuoteB64 = f.outdatedTCBQuote(t, nodeImage(release.Debug, ""), peer, nonce)
 		code, resp := f.post("/get-key", req)
 		wantError(t, code, resp, 403, kmsclient.CodePolicyViolation, "tcb_status")
 	})
@@ -521,4 +507,18 @@ func TestChallengeIDLayout(t *testing.T) {
 	if !ch.ExpiresAt.Equal(f.clock.now().Add(DefaultChallengeTTL)) {
 		t.Errorf("expiresAt %s", ch.ExpiresAt)
 	}
+}
+
+// outdatedTCBQuote is a quote (base64) of img bound to peer and nonce whose TEE TCB SVN is below
+// the UpToDate level.
+func (f *fixture) outdatedTCBQuote(t *testing.T, img *tdxsim.Image, peer *kmsclient.Peer, nonce []byte) string {
+	t.Helper()
+	rd, _ := kmsclient.PeerReportData(nonce, peer.PublicKey())
+	body := tdxsim.NewBody(measurementsOf(t, img), rd)
+	body.TEETCBSVN = [16]byte{3, 1, 1}
+	q, err := f.auth.SignQuote(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(q)
 }
