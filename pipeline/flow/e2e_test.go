@@ -1,9 +1,14 @@
 package flow_test
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"io"
 	"os"
 	"path/filepath"
@@ -348,6 +353,9 @@ func testHotfix(t *testing.T, f *fixture) {
 			t.Errorf("hotfix notes lack %q", s)
 		}
 	}
+	if !strings.Contains(w.log.String(), "is not a tag of") {
+		t.Errorf("no warning that the base tag could not be checked in a repository without it")
+	}
 	// without the hotfix sections nothing is published
 	w2 := f.world(t)
 	node2 := w2.AddNode(t, "1.3.0", nil)
@@ -356,4 +364,60 @@ func testHotfix(t *testing.T, f *fixture) {
 	_, err = w2.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w2.authorNotes(stableNotes))
 	wantRefused(t, err, outcome.VerificationFailed, "stage release-notes", `"CVE or incident"`)
 	w2.wantNoRelease(t, "mero-kms-v1.3.1")
+
+	// built from the main line instead of a branch of mero-kms-v1.3.0: refused at once
+	w3 := f.world(t)
+	node3 := w3.AddNode(t, "1.3.0", nil)
+	w3.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node3))
+	w3.listPair("1.3.1", "1.3.0")
+	sideTag(t, w3.repo, "mero-kms-v1.3.0")
+	rep, err = w3.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w3.authorNotes(hotfixNotes))
+	wantRefused(t, err, outcome.VerificationFailed, "stage version-sync", "is not on a branch of mero-kms-v1.3.0")
+	w3.wantNoRelease(t, "mero-kms-v1.3.1")
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	for _, st := range rep.Stages[1:] {
+		if st.Status != "not-run" {
+			t.Errorf("stage %s ran after the refusal: %s", st.Name, st.Status)
+		}
+	}
+}
+
+// sideTag tags tag on a new side branch of repo and goes back to master, which moves on: HEAD
+// does not descend from the tag.
+func sideTag(t *testing.T, dir, tag string) {
+	t.Helper()
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(name string) plumbing.Hash {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wt.Add(name); err != nil {
+			t.Fatal(err)
+		}
+		sig := &object.Signature{Name: "Alice Liddell", Email: "alice@example.com", When: time.Date(2026, 10, 20, 0, 0, 0, 0, time.UTC)}
+		h, err := wt.Commit("change "+name, &git.CommitOptions{Author: sig, Committer: sig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName("side"), Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CreateTag(tag, commit("side.txt"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName("master")}); err != nil {
+		t.Fatal(err)
+	}
+	commit("main.txt")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/guard"
 	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/notes"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
@@ -132,12 +133,45 @@ func (r *run) versionStage() Stage {
 		if r.cfg.SkipE2E && r.rules.E2EBlocking {
 			return outcome.UsageErrorf("%s: E2E cannot be skipped for a %s release", tag, r.class)
 		}
+		if r.rules.BuiltFromBase && !r.alreadyPublished {
+			if err := r.checkBuiltFromBase(ctx); err != nil {
+				return err
+			}
+		}
 		if (r.rules.CatalogUpdateRequired || r.rules.CatalogUpdateOnMeasurementChange) && !r.alreadyPublished &&
 			r.cfg.catalogOut() == "" && r.cfg.CatalogPR == nil {
 			return outcome.UsageErrorf("%s: a %s release must be able to update the compatibility catalog: configure a catalog file or the catalog pull request", tag, r.class)
 		}
 		return nil
 	}}
+}
+
+// checkBuiltFromBase refuses a hotfix whose source is not a branch of the stable release it
+// patches: the base tag must be an ancestor of HEAD in the repository. A repository without the
+// base tag (a shallow checkout) cannot tell and is warned about.
+func (r *run) checkBuiltFromBase(ctx context.Context) error {
+	base, err := release.HotfixBase(r.cfg.Tag)
+	if err != nil {
+		return err
+	}
+	if r.cfg.RepoDir == "" {
+		r.cfg.Log.Warnf("%s: no repository to check that it is built from a branch of %s", r.cfg.Tag, base)
+		return nil
+	}
+	tags, err := notes.Tags(ctx, r.cfg.RepoDir)
+	if err != nil || !slices.Contains(tags, base) {
+		r.cfg.Log.Warnf("%s: %s is not a tag of %s (a shallow checkout? fetch the tags): cannot check that the hotfix is built from a branch of it", r.cfg.Tag, base, r.cfg.RepoDir)
+		return nil
+	}
+	ok, err := notes.IsAncestor(ctx, r.cfg.RepoDir, base.String(), "HEAD")
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.cfg.Tag, err)
+	}
+	if !ok {
+		return outcome.VerificationErrorf("%s is a hotfix of %s but HEAD of %s is not on a branch of %s: build it from that tag", r.cfg.Tag, base, r.cfg.RepoDir, base)
+	}
+	r.cfg.Log.Passf("%s is built from a branch of %s", r.cfg.Tag, base)
+	return nil
 }
 
 // counterpartStage resolves the counterpart release: the configured version (it must be

@@ -99,6 +99,33 @@ func resolve(repo *git.Repository, dir, rev string) (*object.Commit, error) {
 	return c, nil
 }
 
+// IsAncestor reports whether the commit ancestor names is ref's commit or one of its ancestors
+// (ref empty: HEAD). Unknown revisions are usage errors.
+func IsAncestor(ctx context.Context, repoDir, ancestor, ref string) (bool, error) {
+	repo, err := openRepo(repoDir)
+	if err != nil {
+		return false, err
+	}
+	if ref == "" {
+		ref = "HEAD"
+	}
+	a, err := resolve(repo, repoDir, ancestor)
+	if err != nil {
+		return false, err
+	}
+	h, err := resolve(repo, repoDir, ref)
+	if err != nil {
+		return false, err
+	}
+	if a.Hash == h.Hash {
+		return true, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	return a.IsAncestor(h)
+}
+
 // History returns the commits reachable from the revision to (empty: HEAD) and not from the
 // revision from (empty: the whole history), newest first in a deterministic topological order
 // (a commit always comes before its parents; among the rest, newer committer time first, then

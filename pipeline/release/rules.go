@@ -33,6 +33,9 @@ type Rules struct {
 	CatalogUpdateOnMeasurementChange bool
 	// AuditorRequired: the release auditor must pass.
 	AuditorRequired bool
+	// BuiltFromBase: the release must be built from a branch of its base (the stable release it
+	// patches): the base tag is an ancestor of what is released.
+	BuiltFromBase bool
 	// Prerelease marks the published release as a prerelease.
 	Prerelease bool
 	// MayBeLatest: the release may be marked "latest".
@@ -62,6 +65,7 @@ func RulesFor(c Class) Rules {
 			DependencyGuardBlocking:          true,
 			PolicyNotReadyAllowed:            false,
 			CatalogUpdateOnMeasurementChange: true,
+			BuiltFromBase:                    true,
 			AuditorRequired:                  true,
 			MayBeLatest:                      true,
 			RequiredSections: []Section{
