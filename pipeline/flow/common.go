@@ -105,6 +105,7 @@ func (r *run) notesStage() Stage {
 			in.Previous = &prev
 			if pm, err := readPublishedFrom(ctx, r.cfg.Store, prev); err == nil {
 				in.PreviousMeasurements = pm
+				r.previousMeasurements = pm
 			} else {
 				r.cfg.Log.Warnf("notes: no measurements of %s to compare with: %v", prev, err)
 			}
@@ -361,7 +362,7 @@ func (r *run) catalogStage() Stage {
 
 // catalogUpdateRequired says whether the class rules require this release to update the
 // catalog: always (stable), or when its measurements differ from the previous release of the
-// family (hotfix).
+// family (hotfix), as the notes stage read them.
 func (r *run) catalogUpdateRequired() bool {
 	if r.rules.CatalogUpdateRequired {
 		return true
@@ -369,25 +370,15 @@ func (r *run) catalogUpdateRequired() bool {
 	if !r.rules.CatalogUpdateOnMeasurementChange || r.measurements == nil {
 		return false
 	}
-	prev, ok := release.Previous(r.cfg.Tag, r.published, false)
-	if !ok {
-		return true
-	}
-	pm, err := readPublishedFrom(context.Background(), r.cfg.Store, prev)
-	if err != nil {
-		return true // nothing to compare with: record the pair
+	if r.previousMeasurements == nil {
+		return true // no previous release's measurements to compare with (read by the notes stage)
 	}
 	for _, p := range release.Profiles() {
-		if !sameRegisters(r.measurements.Profiles[p], pm.Profiles[p]) {
+		if !r.measurements.Profiles[p].SameRegisters(r.previousMeasurements.Profiles[p]) {
 			return true
 		}
 	}
 	return false
-}
-
-// sameRegisters compares MRTD and RTMR0–3 of two records.
-func sameRegisters(a, b measure.Record) bool {
-	return a.MRTD == b.MRTD && a.RTMR0 == b.RTMR0 && a.RTMR1 == b.RTMR1 && a.RTMR2 == b.RTMR2 && a.RTMR3 == b.RTMR3
 }
 
 // measurementsAsset writes published-mrtds.json.

@@ -41,10 +41,12 @@ type run struct {
 	resumed bool
 
 	measurements *measure.Published
-	catalog      *catalog.Catalog
-	notes        []byte
-	e2eRan       bool
-	e2ePassed    bool
+	// previousMeasurements are the previous release's of the family, when the notes stage found them.
+	previousMeasurements *measure.Published
+	catalog              *catalog.Catalog
+	notes                []byte
+	e2eRan               bool
+	e2ePassed            bool
 }
 
 func newRun(cfg *Config) (*run, error) {

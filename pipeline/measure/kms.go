@@ -159,7 +159,7 @@ func CheckDistinct(p *Published) error {
 			if ra.ImageDigest != "" && ra.ImageDigest == rb.ImageDigest {
 				return outcome.VerificationErrorf("profiles %s and %s have the same image digest %s", a, b, ra.ImageDigest)
 			}
-			if ra.MRTD == rb.MRTD && ra.RTMR0 == rb.RTMR0 && ra.RTMR1 == rb.RTMR1 && ra.RTMR2 == rb.RTMR2 && ra.RTMR3 == rb.RTMR3 {
+			if ra.SameRegisters(rb) {
 				return outcome.VerificationErrorf("profiles %s and %s have identical MRTD and RTMR0–3: their policies could not tell them apart", a, b)
 			}
 		}

@@ -55,6 +55,11 @@ type Record struct {
 
 var hex96 = regexp.MustCompile(`^[0-9a-f]{96}$`)
 
+// SameRegisters reports whether r and o record the same MRTD and RTMR0–3.
+func (r Record) SameRegisters(o Record) bool {
+	return r.MRTD == o.MRTD && r.RTMR0 == o.RTMR0 && r.RTMR1 == o.RTMR1 && r.RTMR2 == o.RTMR2 && r.RTMR3 == o.RTMR3
+}
+
 // Fields returns the five measurement registers by name, in order.
 func (r Record) Fields() [][2]string {
 	return [][2]string{{"mrtd", r.MRTD}, {"rtmr0", r.RTMR0}, {"rtmr1", r.RTMR1}, {"rtmr2", r.RTMR2}, {"rtmr3", r.RTMR3}}
