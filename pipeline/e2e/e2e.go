@@ -94,8 +94,14 @@ type suite struct {
 	// observed node measurements of the node suite, per profile, for guardrail D.
 	observed    map[release.Profile]*pairResult
 	kmsObserved map[release.Profile]tdx.Measurements
-	// kmsPublished caches the KMS releases' published-mrtds.json (nil: none readable).
-	kmsPublished map[string]*measure.Published
+	// kmsPublished caches the KMS releases' published-mrtds.json by tag.
+	kmsPublished map[string]publishedRead
+}
+
+// publishedRead is one read of a published-mrtds.json: the file or why it could not be read.
+type publishedRead struct {
+	pub *measure.Published
+	err error
 }
 
 // Run runs the node suite and the guardrails and returns the report. The error is for what
@@ -150,7 +156,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	s := &suite{o: o, log: o.Log, kmsTag: kmsTag, nodeTag: nodeTag, memo: map[string]*pairResult{},
 		observed: map[release.Profile]*pairResult{}, kmsObserved: map[release.Profile]tdx.Measurements{},
-		kmsPublished: map[string]*measure.Published{}}
+		kmsPublished: map[string]publishedRead{}}
 	s.runID = o.RunID
 	if s.runID == "" {
 		b := make([]byte, 4)
@@ -379,19 +385,22 @@ func hexOf(m *tdx.Measurements) *kmsclient.Measurements {
 // hash), so that the launched KMS is the measured deployment; nothing when the release has no
 // such record (a policy generated for guardrail C, a release without measurements).
 func (s *suite) deployment(ctx context.Context, lp *policy.Loaded) KMSDeployment {
-	tag := release.KMS.TagPrefix() + lp.Policy.KMSVersion
-	pub, ok := s.kmsPublished[tag]
-	if !ok {
-		var err error
-		if pub, err = s.readPublished(ctx, tag); err != nil {
-			pub = nil
-		}
-		s.kmsPublished[tag] = pub
-	}
-	if pub == nil {
+	pub, err := s.kmsPublishedOf(ctx, release.KMS.TagPrefix()+lp.Policy.KMSVersion)
+	if err != nil {
 		return KMSDeployment{}
 	}
 	return KMSDeployment{ComposeHash: pub.Profiles[lp.Policy.Profile].ComposeHash}
+}
+
+// kmsPublishedOf reads a KMS release's published-mrtds.json once per run (the result, or the
+// error, is kept for the later launches and checks).
+func (s *suite) kmsPublishedOf(ctx context.Context, tag string) (*measure.Published, error) {
+	if r, ok := s.kmsPublished[tag]; ok {
+		return r.pub, r.err
+	}
+	pub, err := s.readPublished(ctx, tag)
+	s.kmsPublished[tag] = publishedRead{pub, err}
+	return pub, err
 }
 
 // kmsExpected returns the KMS release's published record of profile p when
@@ -401,7 +410,7 @@ func (s *suite) kmsExpected(ctx context.Context, kmsVersion string, p release.Pr
 		return nil, nil
 	}
 	tag := release.KMS.TagPrefix() + kmsVersion
-	pub, err := s.readPublished(ctx, tag)
+	pub, err := s.kmsPublishedOf(ctx, tag)
 	if err != nil {
 		return nil, err
 	}
