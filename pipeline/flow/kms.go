@@ -183,16 +183,8 @@ func (k *kmsRun) takePrebuilt(p release.Profile, name string) (archive, digest s
 	if err != nil {
 		return "", "", fmt.Errorf("%s image: %w", p, err)
 	}
-	img, err := ociimage.ReadOCIArchive(archive)
-	if err != nil {
-		return "", "", fmt.Errorf("%s image: %w", p, err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return "", "", fmt.Errorf("%s image %s: config: %w", p, archive, err)
-	}
 	want := map[string]string{"MERO_KMS_PROFILE": string(p), "MERO_KMS_VERSION": k.cfg.Tag.Version.String()}
-	for _, kv := range cfg.Config.Env {
+	for _, kv := range info.Env {
 		name, value, _ := strings.Cut(kv, "=")
 		if w, ok := want[name]; ok && value != w {
 			return "", "", outcome.VerificationErrorf("%s image %s sets %s=%s, want %s: an image of another profile or version", p, archive, name, value, w)

@@ -44,6 +44,8 @@ type ImageInfo struct {
 	RefName string `json:"ref_name,omitempty"`
 	// Blobs is how many blobs were verified (manifests, configs, layers).
 	Blobs int `json:"blobs"`
+	// Env is the environment the image's config declares (single-image manifests only).
+	Env []string `json:"-"`
 }
 
 // InspectImage reads an OCI image layout — a directory, or a tar archive of one (optionally
@@ -123,13 +125,16 @@ func inspect(l blobStore) (ImageInfo, error) {
 	if err := v.descriptor(top, "index.json manifests[0]", 0); err != nil {
 		return ImageInfo{}, err
 	}
-	return ImageInfo{Digest: top.Digest.String(), MediaType: top.MediaType, RefName: top.Annotations[ocispec.AnnotationRefName], Blobs: v.blobs}, nil
+	return ImageInfo{Digest: top.Digest.String(), MediaType: top.MediaType, RefName: top.Annotations[ocispec.AnnotationRefName], Blobs: v.blobs, Env: v.env}, nil
 }
 
 // verifier walks the blobs reachable from a descriptor.
 type verifier struct {
 	l     blobStore
 	blobs int
+	// config is the config blob of a top-level image manifest, whose Env is kept in env.
+	config digest.Digest
+	env    []string
 }
 
 func (v *verifier) descriptor(d ocispec.Descriptor, where string, depth int) error {
@@ -166,6 +171,9 @@ func (v *verifier) descriptor(d ocispec.Descriptor, where string, depth int) err
 		if m.Config.Digest == "" {
 			return outcome.VerificationErrorf("%s: manifest %s has no config", where, d.Digest)
 		}
+		if depth == 0 {
+			v.config = m.Config.Digest
+		}
 		if err := v.descriptor(m.Config, fmt.Sprintf("manifest %s config", d.Digest.Encoded()[:12]), depth+1); err != nil {
 			return err
 		}
@@ -179,6 +187,16 @@ func (v *verifier) descriptor(d ocispec.Descriptor, where string, depth int) err
 			return outcome.UsageErrorf("%s: media type %q is not an image manifest or index", where, d.MediaType)
 		}
 		// configs and layers: their bytes were verified above
+		if d.Digest == v.config {
+			var cfg struct {
+				Config struct {
+					Env []string `json:"Env"`
+				} `json:"config"`
+			}
+			if json.Unmarshal(data, &cfg) == nil {
+				v.env = cfg.Config.Env
+			}
+		}
 	}
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -32,6 +34,22 @@ func TestInspectImageForms(t *testing.T) {
 		if info.Digest != digest || info.RefName != kmsRepo+":1.2.0" || info.MediaType != "application/vnd.oci.image.manifest.v1+json" || info.Blobs != 3 {
 			t.Fatalf("%s: %+v, want digest %s and 3 blobs", name, info, digest)
 		}
+	}
+}
+
+func TestInspectImageEnv(t *testing.T) {
+	// The environment of a single image's config comes back with it; an index has none.
+	img, err := mutate.Config(ociImage(t, "kms binary"), v1.Config{Env: []string{"MERO_KMS_PROFILE=debug", "MERO_KMS_VERSION=1.2.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := writeLayout(t, filepath.Join(t.TempDir(), "layout"), img, "x")
+	info, err := measure.InspectImage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(info.Env, []string{"MERO_KMS_PROFILE=debug", "MERO_KMS_VERSION=1.2.0"}) {
+		t.Fatalf("env %q", info.Env)
 	}
 }
 
