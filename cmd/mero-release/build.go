@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +43,7 @@ pushes only after the staged release passed its audit and E2E.`,
 				return err
 			}
 			cfg := flow.Config{Tag: t, WorkDir: filepath.Join(out, ".work"), RepoDir: root}
-			product, _, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
+			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
 			if err != nil {
 				return err
 			}
@@ -118,13 +117,8 @@ Prints the image of each profile ([PASS] lines; --json: images, manifest, base i
 			if err != nil {
 				return err
 			}
-			profiles := make([]string, 0, len(res.Images))
-			for p := range res.Images {
-				profiles = append(profiles, string(p))
-			}
-			sort.Strings(profiles)
-			for _, p := range profiles {
-				a.log.Passf("%s: %s", p, res.Images[release.Profile(p)])
+			for _, p := range release.Profiles() {
+				a.log.Passf("%s: %s", p, res.Images[p])
 			}
 			if a.json {
 				return a.printJSON(res)

@@ -269,7 +269,11 @@ published release is never changed, and a re-run only re-audits it.`,
 			if err != nil {
 				return err
 			}
-			product, e2eBinary, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
+			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
+			if err != nil {
+				return err
+			}
+			e2eBinary, err := a.e2eKMSBinary(cfg, product)
 			if err != nil {
 				return err
 			}
@@ -284,10 +288,9 @@ published release is never changed, and a re-run only re-audits it.`,
 	return c
 }
 
-// kmsProduct describes the sample KMS of examples/kms, and returns the KMS executable E2E runs:
-// with prebuilt images, the entrypoint of the locked-read-only image (the binary that ships);
-// otherwise the binary the images are built around.
-func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string) (flow.KMSProduct, string, error) {
+// kmsProduct describes the sample KMS of examples/kms: prebuilt profile images, or the binary
+// the images are built around (default: go build ./examples/kms/cmd/mero-kms into WORK/bin).
+func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string) (flow.KMSProduct, error) {
 	product := flow.KMSProduct{
 		Registry: a.envOr(registry, "GHCR_REGISTRY"), RegistryUser: a.getenv("GITHUB_ACTOR"), RegistryToken: a.getenv("GHCR_TOKEN"),
 		AppCompose: kms.AppCompose, OSImage: server.DstackOSImage(),
@@ -295,34 +298,45 @@ func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry 
 	if len(images) > 0 {
 		m, err := parseProfileMap("image", images)
 		if err != nil {
-			return flow.KMSProduct{}, "", err
+			return flow.KMSProduct{}, err
 		}
 		for _, p := range release.Profiles() {
 			if m[p] == "" {
-				return flow.KMSProduct{}, "", outcome.UsageErrorf("--image: no image for profile %s (give all three profiles)", p)
+				return flow.KMSProduct{}, outcome.UsageErrorf("--image: no image for profile %s (give all three profiles)", p)
 			}
 		}
 		if binary != "" {
-			return flow.KMSProduct{}, "", outcome.UsageErrorf("--kms-binary and --image: give one (prebuilt images already hold the binary)")
+			return flow.KMSProduct{}, outcome.UsageErrorf("--kms-binary and --image: give one (prebuilt images already hold the binary)")
 		}
 		product.Images = m
-		e2eBinary := filepath.Join(cfg.WorkDir, "bin", "mero-kms-from-image")
-		entry, err := ociimage.ExtractEntrypoint(m[release.LockedReadOnly], e2eBinary)
-		if err != nil {
-			return flow.KMSProduct{}, "", fmt.Errorf("--image %s=%s: %w", release.LockedReadOnly, m[release.LockedReadOnly], err)
-		}
-		a.log.Infof("E2E runs %s of the %s image", entry, release.LockedReadOnly)
-		return product, e2eBinary, nil
+		return product, nil
 	}
 	if binary == "" {
 		binary = filepath.Join(cfg.WorkDir, "bin", "mero-kms")
 		a.log.Infof("building ./examples/kms/cmd/mero-kms")
 		if err := flow.BuildGoBinary(ctx, cfg.RepoDir, "./examples/kms/cmd/mero-kms", binary); err != nil {
-			return flow.KMSProduct{}, "", err
+			return flow.KMSProduct{}, err
 		}
 	}
 	product.Binary = binary
-	return product, binary, nil
+	return product, nil
+}
+
+// e2eKMSBinary is the KMS executable release-kms runs in E2E: with prebuilt images, the
+// entrypoint of the locked-read-only image (the binary that ships); otherwise the binary the
+// images are built around.
+func (a *app) e2eKMSBinary(cfg flow.Config, product flow.KMSProduct) (string, error) {
+	archive, ok := product.Images[release.LockedReadOnly]
+	if !ok {
+		return product.Binary, nil
+	}
+	bin := filepath.Join(cfg.WorkDir, "bin", "mero-kms-from-image")
+	entry, err := ociimage.ExtractEntrypoint(archive, bin)
+	if err != nil {
+		return "", fmt.Errorf("--image %s=%s: %w", release.LockedReadOnly, archive, err)
+	}
+	a.log.Infof("E2E runs %s of the %s image", entry, release.LockedReadOnly)
+	return bin, nil
 }
 
 // releaseNodeCommand is `mero-release release-node-image`.
