@@ -255,32 +255,38 @@ func ReadOCIArchive(src string) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", src, err)
 	}
-	if err := untar(src, tmp); err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("read %s: %w", src, err)
-	}
-	idx, err := layout.ImageIndexFromPath(tmp)
+	defer os.RemoveAll(tmp)
+	img, _, err := openArchive(src, tmp, "read")
 	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, outcome.VerificationErrorf("read %s: not an OCI image layout: %v", src, err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil || len(m.Manifests) != 1 {
-		os.RemoveAll(tmp)
-		return nil, outcome.VerificationErrorf("read %s: want exactly one image in index.json", src)
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, outcome.VerificationErrorf("read %s: %v", src, err)
+		return nil, err
 	}
 	// materialise so the temporary directory can go
 	mem, err := materialize(img)
-	os.RemoveAll(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", src, err)
 	}
 	return mem, nil
+}
+
+// openArchive unpacks the OCI archive src into the empty directory tmp and returns its single
+// image (backed by tmp) and that image's manifest digest; op names the caller in errors.
+func openArchive(src, tmp, op string) (v1.Image, v1.Hash, error) {
+	if err := untar(src, tmp); err != nil {
+		return nil, v1.Hash{}, fmt.Errorf("%s %s: %w", op, src, err)
+	}
+	idx, err := layout.ImageIndexFromPath(tmp)
+	if err != nil {
+		return nil, v1.Hash{}, outcome.VerificationErrorf("%s %s: not an OCI image layout: %v", op, src, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		return nil, v1.Hash{}, outcome.VerificationErrorf("%s %s: want exactly one image in index.json", op, src)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		return nil, v1.Hash{}, outcome.VerificationErrorf("%s %s: %v", op, src, err)
+	}
+	return img, m.Manifests[0].Digest, nil
 }
 
 func untar(src, dst string) error {
@@ -400,27 +406,16 @@ func PushArchive(ctx context.Context, archive, ref, user, token string, opts ...
 		return "", fmt.Errorf("push %s: %w", archive, err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := untar(archive, tmp); err != nil {
-		return "", fmt.Errorf("push %s: %w", archive, err)
-	}
-	idx, err := layout.ImageIndexFromPath(tmp)
+	img, want, err := openArchive(archive, tmp, "push")
 	if err != nil {
-		return "", outcome.VerificationErrorf("push %s: not an OCI image layout: %v", archive, err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil || len(m.Manifests) != 1 {
-		return "", outcome.VerificationErrorf("push %s: want exactly one image in index.json", archive)
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
-	if err != nil {
-		return "", outcome.VerificationErrorf("push %s: %v", archive, err)
+		return "", err
 	}
 	pushed, err := Push(ctx, img, ref, user, token, opts...)
 	if err != nil {
 		return "", err
 	}
-	if !strings.HasSuffix(pushed, "@"+m.Manifests[0].Digest.String()) {
-		return "", outcome.VerificationErrorf("push %s: pushed %s, not the archive's digest %s", archive, pushed, m.Manifests[0].Digest)
+	if !strings.HasSuffix(pushed, "@"+want.String()) {
+		return "", outcome.VerificationErrorf("push %s: pushed %s, not the archive's digest %s", archive, pushed, want)
 	}
 	return pushed, nil
 }
