@@ -71,13 +71,18 @@ func (m *MeroRelease) BuildNodeImage(
 	if given != "" {
 		src = given
 	}
-	args := []string{"build-node-image", "--tag", tag, "--provider", provider, "--source", src, "-o", nodeBuildOut}
-	args = append(args, flag("gcp-project", gcpProject)...)
-	args = append(args, flag("gcp-zone", gcpZone)...)
-	args = append(args, flag("image-family", imageFamily)...)
+	args := nodeBuildArgs(tag, provider, src, nodeBuildOut, gcpProject, gcpZone, imageFamily)
 	ran := exec(ctr, args...)
 	if _, err := result(ctx, ran, args); err != nil {
 		return nil, err
 	}
 	return ran.Directory(nodeBuildOut), nil
+}
+
+// nodeBuildArgs are the arguments of `mero-release build-node-image`.
+func nodeBuildArgs(tag, provider, source, out, gcpProject, gcpZone, imageFamily string) []string {
+	args := []string{"build-node-image", "--tag", tag, "--provider", provider, "--source", source, "-o", out}
+	args = append(args, flag("gcp-project", gcpProject)...)
+	args = append(args, flag("gcp-zone", gcpZone)...)
+	return append(args, flag("image-family", imageFamily)...)
 }

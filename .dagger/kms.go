@@ -78,8 +78,8 @@ func (m *MeroRelease) KmsImage(
 	return m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, version), nil
 }
 
-// kmsImageArchives builds the three profile images and returns them as OCI archives, in the
-// order of profiles. Dagger builds them concurrently when the archives are used.
+// archives builds the three profile images and returns them as OCI archives, in the order of
+// profiles. Dagger builds them concurrently when the archives are used.
 func (b kmsBuild) archives(version string) []*dagger.File {
 	var out []*dagger.File
 	for _, p := range profiles {

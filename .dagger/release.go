@@ -267,7 +267,7 @@ func (m *MeroRelease) ReleaseNodeImage(
 			// The simulator's image description is built into the state, where the release's
 			// node-image-manifest.json points and later calls with this state boot it from.
 			builtPath := statePath + "/work/node-images/" + tag
-			buildArgs := []string{"build-node-image", "--tag", tag, "--provider", "sim", "--source", "examples/node-image", "-o", builtPath}
+			buildArgs := nodeBuildArgs(tag, "sim", "examples/node-image", builtPath, "", "", "")
 			ctr = exec(ctr, buildArgs...)
 			if _, err := result(ctx, ctr, buildArgs); err != nil {
 				return nil, err
