@@ -9,12 +9,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/calimero-network/mero-release/pipeline/sbom"
 	_ "golang.org/x/crypto/x509roots/fallback" // trusted roots when the container has no CA bundle
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	sbom.Cleanup()
 	stop()
 	os.Exit(code)
 }

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anchore/stereoscope"
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/cataloging/filecataloging"
 	"github.com/anchore/syft/syft/file"
@@ -251,6 +252,14 @@ func syftSourceName(k Kind) string {
 		return string(Dir)
 	}
 	return string(k)
+}
+
+// Cleanup removes the temporary folders that syft's image readers (stereoscope) keep for the
+// life of the process, including those a failed read of a bad archive leaves behind. Call it
+// once, when the process is done with SBOMs: a Generate still running would lose its unpacked
+// image.
+func Cleanup() {
+	stereoscope.Cleanup()
 }
 
 // catalog runs syft over path as in.Kind and returns the SPDX model syft's spdxjson encoder

@@ -375,6 +375,11 @@ func TestGeneratePackerManifest(t *testing.T) {
 }
 
 func TestGenerateErrors(t *testing.T) {
+	// syft's image reader keeps a temporary folder per process, and a failed read leaves its
+	// part behind; Cleanup must remove them. Start from no folder, under a TMPDIR of our own.
+	Cleanup()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	dir := t.TempDir()
 	text := writeFile(t, filepath.Join(dir, "notes.txt"), []byte("this is not an image\n"))
 	emptyTar := writeFile(t, filepath.Join(dir, "empty.tar"), tarFiles(t, map[string][]byte{"hello.txt": []byte("hi")}))
@@ -423,9 +428,13 @@ func TestGenerateErrors(t *testing.T) {
 			}
 		})
 	}
-	leftovers, _ := filepath.Glob(filepath.Join(os.TempDir(), "mero-release-sbom-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(tmp, "mero-release-sbom-*"))
 	if len(leftovers) > 0 {
 		t.Errorf("temporary files left behind: %v", leftovers)
+	}
+	Cleanup()
+	if leftovers, _ := filepath.Glob(filepath.Join(tmp, "*")); len(leftovers) > 0 {
+		t.Errorf("temporary folders left behind after Cleanup: %v", leftovers)
 	}
 }
 
