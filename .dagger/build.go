@@ -58,8 +58,7 @@ func (m *MeroRelease) BuildNodeImage(
 		if gcpServiceAccountKey == nil {
 			return nil, fmt.Errorf("build-node-image %s: --gcp-service-account-key is required for gcp", tag)
 		}
-		ctr = dag.Container().From(packerImage).
-			WithFile(cliPath, m.Cli, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		ctr = m.withCLI(dag.Container().From(packerImage)).
 			WithMountedDirectory(srcPath, m.Source).
 			WithWorkdir(srcPath).
 			WithSecretVariable("GCP_SERVICE_ACCOUNT_KEY", gcpServiceAccountKey)

@@ -91,13 +91,20 @@ func goBuild(source *dagger.Directory, builderImage, pkg string) *dagger.File {
 // from those mounts or from paths the CLI creates: on the offline engine (v0.19.10), copying a
 // directory the caller passed in (WithDirectory) left the next exec waiting forever.
 func (m *MeroRelease) Container() *dagger.Container {
-	return dag.Container().
-		WithFile(cliPath, m.Cli, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+	return m.withCLI(dag.Container()).
 		WithMountedTemp("/tmp").
 		WithEnvVariable("HOME", "/tmp").
 		WithEnvVariable("TMPDIR", "/tmp").
 		WithMountedDirectory(srcPath, m.Source).
 		WithWorkdir(srcPath)
+}
+
+// withCLI mounts the CLI at cliPath. It is mounted, not copied: a copy is a new ~150 MB layer
+// in the engine's cache for every call that passes --cli (measured: 55 copies, 8 GB, in one CI
+// run), while a mount reuses the file the engine already holds. The file must be executable, as
+// `go build` output and a host binary are.
+func (m *MeroRelease) withCLI(ctr *dagger.Container) *dagger.Container {
+	return ctr.WithMountedFile(cliPath, m.Cli)
 }
 
 // exec runs `mero-release args…` and returns the container after it, whatever the exit code.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dagger-engine.sh start|stop|env — make a Dagger engine reachable for this repository.
+# dagger-engine.sh start|stop|prune|env — make a Dagger engine reachable for this repository.
 # With a working `dagger` CLI and engine (Docker on a laptop, GitHub Actions) it does nothing.
 # Otherwise it builds and runs the offline engine of ../shared/tools/dagger-offline (no Docker,
 # no registry), keeping its builds in $DAGGER_HOME between runs.
@@ -18,6 +18,48 @@ export PATH=$DAGGER_HOME/bin:\$PATH
 EOT
 }
 
+# The engine's cache (its state folder) must stay bounded on a machine that keeps $DAGGER_HOME
+# between runs. The engine's default garbage collection cannot see that bound here: it reads
+# the disk's free blocks (Bfree), while this machine's filesystem reserves most of them
+# (resv_strict), so the cache once grew to 63 GB and CI failed with "no space left on device".
+# Three guards, all sized by DAGGER_CACHE_MAX_GB (default 12):
+#   - /etc/dagger/engine.json sets gc.maxUsedSpace, so the engine itself prunes past it;
+#   - before a start, a state folder above the cap, or less than DAGGER_MIN_FREE_GB (default 10)
+#     available on its disk, is removed (the engine is stopped; it is only cache);
+#   - `prune` (run by CI before `stop`) applies that policy at the end of a run.
+cache_max_gb=${DAGGER_CACHE_MAX_GB:-12}
+min_free_gb=${DAGGER_MIN_FREE_GB:-10}
+engine_config=${DAGGER_ENGINE_CONFIG:-/etc/dagger/engine.json}
+
+write_engine_config() {
+  local want
+  want=$(printf '{"gc": {"maxUsedSpace": %d, "reservedSpace": %d}}' \
+    $((cache_max_gb * 1024 * 1024 * 1024)) $((cache_max_gb * 1024 * 1024 * 1024 / 4)))
+  if [ -f "$engine_config" ] && ! grep -q '"gc"' "$engine_config"; then
+    echo "[WARN] $engine_config exists without a gc setting; left as it is (the cache is bounded at start only)"
+    return
+  fi
+  if [ ! -f "$engine_config" ] || [ "$(cat "$engine_config")" != "$want" ]; then
+    mkdir -p "$(dirname "$engine_config")"
+    echo "$want" > "$engine_config"
+    echo "[INFO] engine garbage collection: $engine_config = $want"
+  fi
+}
+
+bound_cache() {
+  local state=$DAGGER_HOME/state used_kb avail_kb
+  [ -d "$state" ] || return 0
+  used_kb=$(du -xsk "$state" | cut -f1)
+  avail_kb=$(df -Pk "$DAGGER_HOME" | awk 'NR==2 {print $4}')
+  if [ "$used_kb" -gt $((cache_max_gb * 1024 * 1024)) ] || [ "$avail_kb" -lt $((min_free_gb * 1024 * 1024)) ]; then
+    echo "[WARN] engine cache $((used_kb / 1024)) MB, $((avail_kb / 1024)) MB available on its disk" \
+      "(cap ${cache_max_gb} GB, floor ${min_free_gb} GB): removing $state"
+    rm -rf "$state"
+  else
+    echo "[INFO] engine cache $((used_kb / 1024)) MB, $((avail_kb / 1024)) MB available on its disk"
+  fi
+}
+
 case "${1:-}" in
 start)
   if [ -z "${DAGGER_FORCE_OFFLINE:-}" ] && command -v dagger >/dev/null 2>&1 && [ ! -S "$DAGGER_HOME/engine.sock" ] \
@@ -30,7 +72,19 @@ start)
   echo "[INFO] preparing the offline Dagger engine in $DAGGER_HOME (cold: ~15 min, warm: ~1 min)"
   MODULE_DIRS="$repo/.dagger" bash "$offline/setup.sh" --with-go-sdk
   bash "$DAGGER_HOME/engine-ctl.sh" stop >/dev/null 2>&1 || true
+  write_engine_config
+  bound_cache
   bash "$DAGGER_HOME/engine-ctl.sh" start
+  ;;
+prune)
+  # only the offline engine this script started: a laptop's or CI's own engine manages itself
+  if [ -S "$DAGGER_HOME/engine.sock" ] && [ -f "$DAGGER_HOME/unshare.pid" ]; then
+    eval "$(env_lines)"
+    if ! out=$(timeout 300 dagger core engine local-cache prune --use-default-policy 2>&1); then
+      echo "[WARN] pruning the engine cache failed:"; echo "$out" | tail -5
+    fi
+    echo "[INFO] engine cache after pruning: $(du -xsh "$DAGGER_HOME/state" | cut -f1)"
+  fi
   ;;
 stop)
   if [ -f "$DAGGER_HOME/engine-ctl.sh" ] && [ -f "$DAGGER_HOME/unshare.pid" ]; then
@@ -41,5 +95,5 @@ env)
   if [ -S "$DAGGER_HOME/engine.sock" ]; then env_lines; fi
   ;;
 *)
-  echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+  echo "usage: $0 start|stop|prune|env" >&2; exit 2 ;;
 esac
