@@ -40,9 +40,11 @@ write_engine_config() {
     return
   fi
   if [ ! -f "$engine_config" ] || [ "$(cat "$engine_config")" != "$want" ]; then
-    mkdir -p "$(dirname "$engine_config")"
-    echo "$want" > "$engine_config"
-    echo "[INFO] engine garbage collection: $engine_config = $want"
+    if mkdir -p "$(dirname "$engine_config")" 2>/dev/null && echo "$want" 2>/dev/null > "$engine_config"; then
+      echo "[INFO] engine garbage collection: $engine_config = $want"
+    else
+      echo "[WARN] cannot write $engine_config; the cache is bounded at start only"
+    fi
   fi
 }
 
