@@ -2,19 +2,16 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/calimero-network/mero-release/pipeline/flow"
+	"github.com/calimero-network/mero-release/pipeline/ociimage/ocitest"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
@@ -106,9 +103,7 @@ JSON
 }
 
 func TestBuildKMSImage(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := ocitest.Registry(t)
 	bin := filepath.Join(t.TempDir(), "mero-kms")
 	if err := os.WriteFile(bin, []byte("a static KMS stand-in\n"), 0o755); err != nil {
 		t.Fatal(err)

@@ -3,22 +3,19 @@ package flow_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
+	"github.com/calimero-network/mero-release/pipeline/ociimage/ocitest"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -51,23 +48,20 @@ func prebuiltImages(t *testing.T, f *fixture, version string) map[release.Profil
 	return out
 }
 
-// registryServer is an OCI registry on 127.0.0.1 (go-containerregistry's) that counts pushes.
+// registryServer is an OCI registry on 127.0.0.1 whose repositories a test can list.
 type registryServer struct {
-	*httptest.Server
 	host string
 }
 
 func newRegistry(t *testing.T) *registryServer {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return &registryServer{Server: srv, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &registryServer{host: ocitest.Registry(t)}
 }
 
 // repositories lists the registry's repositories (GET /v2/_catalog).
 func (r *registryServer) repositories(t *testing.T) []string {
 	t.Helper()
-	resp, err := http.Get(r.URL + "/v2/_catalog")
+	resp, err := http.Get("http://" + r.host + "/v2/_catalog")
 	if err != nil {
 		t.Fatal(err)
 	}

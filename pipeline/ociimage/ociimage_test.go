@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,9 +17,9 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/calimero-network/mero-release/pipeline/ociimage/ocitest"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -154,9 +153,7 @@ func TestReadOCIArchiveRejectsGarbage(t *testing.T) {
 }
 
 func TestPushToRegistry(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := ocitest.Registry(t)
 	img, err := Build(spec("locked-read-only"))
 	if err != nil {
 		t.Fatal(err)
@@ -249,9 +246,7 @@ func handmadeArchive(t *testing.T) (archive, manifestDigest string) {
 }
 
 func TestPushArchiveKeepsTheArchiveDigest(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := ocitest.Registry(t)
 	archive, want := handmadeArchive(t)
 	pinned, err := PushArchive(context.Background(), archive, host+"/calimero/mero-kms:1.3.0-debug", "", "", name.Insecure)
 	if err != nil {
