@@ -15,8 +15,14 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
-	sbom.Cleanup()
+	code := runProcess(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// runProcess runs the CLI as a whole process does: run, then the removal of what syft's image
+// readers left in the temporary folder for the life of the process.
+func runProcess(ctx context.Context, args []string) int {
+	defer sbom.Cleanup()
+	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sbom"
 )
 
 // migrateWorld is a directory store with node release 1.3.0 and a key-signed KMS release 1.3.0
@@ -314,9 +315,12 @@ const envTestAsCLI = "MERO_RELEASE_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envTestAsCLI) == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		os.Exit(runProcess(context.Background(), os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	// the tests call run in this process, as many CLI runs: clean up once, as a process does
+	code := m.Run()
+	sbom.Cleanup()
+	os.Exit(code)
 }
 
 // scriptsDir is the repository's scripts/ directory.
