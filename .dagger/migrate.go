@@ -58,7 +58,7 @@ func (m *MeroRelease) MigratePolicy(
 	jsonOutput bool,
 ) (string, error) {
 	ctr, args, err := m.migratePolicyArgs(ctx, kmsVersion, nodeVersion, profile, store, githubRepository, key, certificateIdentity,
-		certificateOidcIssuer, trustedRoot, catalog, policyUrlBase, allowNotReady)
+		certificateOidcIssuer, trustedRoot, catalog, policyUrlBase, allowNotReady, false)
 	if err != nil {
 		return "", err
 	}
@@ -74,7 +74,7 @@ func (m *MeroRelease) MigratePolicy(
 
 // migratePolicyArgs mounts the inputs of `mero-release migrate-policy` and returns its arguments.
 func (m *MeroRelease) migratePolicyArgs(ctx context.Context, kmsVersion, nodeVersion, profile string, store *dagger.Directory, githubRepository string,
-	key *dagger.File, identity, issuer string, trustedRoot, catalog *dagger.File, urlBase string, allowNotReady bool) (*dagger.Container, []string, error) {
+	key *dagger.File, identity, issuer string, trustedRoot, catalog *dagger.File, urlBase string, allowNotReady, keptImage bool) (*dagger.Container, []string, error) {
 	ctr, rs, err := m.withStore(ctx, m.Container(), "migrate-policy", store, githubRepository)
 	if err != nil {
 		return nil, nil, err
@@ -94,6 +94,9 @@ func (m *MeroRelease) migratePolicyArgs(ctx context.Context, kmsVersion, nodeVer
 	if allowNotReady {
 		args = append(args, "--allow-not-ready")
 	}
+	if keptImage {
+		args = append(args, flag("work", rs.stateWork)...)
+	}
 	return ctr, args, nil
 }
 
@@ -102,12 +105,15 @@ type kmsEnvironment struct {
 	KMSRelease  string            `json:"kms_release"`
 	Environment map[string]string `json:"environment"`
 	ComposeHash string            `json:"compose_hash"`
+	// KeptImage is the state's archive of the released image (found by digest), if any.
+	KeptImage string `json:"kept_image"`
 }
 
 // KmsService runs the released KMS of one profile as a Dagger service on port 8080.
 //
-// Its image is the released one: --image, or the profile's OCI archive a release-kms call kept
-// in its state (work/<tag>/images/); only without either is it rebuilt from the KMS Dockerfile.
+// Its image is the released one: --image, or the OCI archive a release-kms call kept in its
+// state whose digest is the image the release recorded for the profile (migrate-policy --work
+// finds it); only without either is it rebuilt from the KMS Dockerfile.
 // Its policy is the verified release asset (migrate-policy), pinned by SHA-256 and read from a
 // file:// URL.
 // Quotes come from the sample KMS's simulated dstack VM running the app-compose the release
@@ -146,7 +152,7 @@ func (m *MeroRelease) KmsService(
 	// +optional
 	allowNotReady bool,
 ) (*dagger.Service, error) {
-	ctr, args, err := m.migratePolicyArgs(ctx, kmsVersion, nodeVersion, profile, store, "", key, "", "", nil, catalog, "file://"+policyMount, allowNotReady)
+	ctr, args, err := m.migratePolicyArgs(ctx, kmsVersion, nodeVersion, profile, store, "", key, "", "", nil, catalog, "file://"+policyMount, allowNotReady, true)
 	if err != nil {
 		return nil, err
 	}
@@ -170,10 +176,11 @@ func (m *MeroRelease) KmsService(
 		return nil, fmt.Errorf("kms-service: migrate-policy gave MERO_KMS_POLICY_URL %q, want one under file://%s", policyURL, policyMount)
 	}
 	var kms *dagger.Container
-	switch kept := "work/" + env.KMSRelease + "/images/mero-kms-" + profile + ".oci.tar"; {
+	kept, isKept := strings.CutPrefix(env.KeptImage, statePath+"/")
+	switch {
 	case image != nil:
 		kms = dag.Container().Import(image)
-	case fileExists(ctx, store, kept):
+	case isKept:
 		kms = dag.Container().Import(store.File(kept))
 	default:
 		kms = m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, kmsVersion)

@@ -16,6 +16,8 @@ type releaseStore struct {
 	stateKey string
 	// stateCatalog is the state's updated catalog (work/compatibility-catalog.json), when present.
 	stateCatalog string
+	// stateWork is the state's work directory (work/), where a release call keeps what it built.
+	stateWork string
 }
 
 // withStore mounts a local store — a release call's state directory, or a store directory
@@ -43,6 +45,7 @@ func (m *MeroRelease) withStore(ctx context.Context, ctr *dagger.Container, what
 	if contains(entries, "releases/") {
 		rs.spec = "dir:" + statePath + "/releases"
 		if contains(entries, "work/") {
+			rs.stateWork = statePath + "/work"
 			work, err := store.Directory("work").Entries(ctx)
 			if err != nil {
 				return nil, releaseStore{}, fmt.Errorf("%s: read --store work/: %w", what, err)

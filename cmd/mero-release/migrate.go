@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/calimero-network/mero-release/pipeline/e2e"
+	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/migrate"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
@@ -112,7 +113,7 @@ func (a *app) migrateProfile(cmd *cobra.Command, flag string) (release.Profile, 
 
 // migratePolicyCommand is `mero-release migrate-policy` (SPEC §10, steps 1–3).
 func (a *app) migratePolicyCommand() *cobra.Command {
-	var kmsVersion, nodeVersion, profile, storeSpec, catalogFlag, urlBase, output string
+	var kmsVersion, nodeVersion, profile, storeSpec, catalogFlag, urlBase, output, workDir string
 	var allowNotReady bool
 	var tf trustFlags
 	c := &cobra.Command{
@@ -130,6 +131,8 @@ func (a *app) migratePolicyCommand() *cobra.Command {
   3. the environment to set is printed on stdout as export lines (--json: a JSON object):
      MERO_KMS_VERSION, MERO_KMS_PROFILE, MERO_KMS_POLICY_URL (the release asset's download URL,
      or --policy-url-base/<tag>/<asset> for a mirror) and MERO_KMS_POLICY_SHA256.
+     --json also gives the image the release recorded (kms_image, by digest), its app-compose
+     hash, and with --work the OCI archive the release run kept of that very image (kept_image).
 Then restart the KMS instances one by one and run migrate-check.
 Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad arguments.`,
 		Args: cobra.NoArgs,
@@ -157,11 +160,15 @@ Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad argume
 			if err != nil {
 				return err
 			}
-			res, err := migrate.MigratePolicy(cmd.Context(), migrate.PolicyOptions{
+			opts := migrate.PolicyOptions{
 				Store: st, Catalog: cat, KMSVersion: kmsVersion, NodeVersion: nodeVersion, Profile: prof, Trust: trust,
 				Locator:       migrate.AssetLocator{Base: urlBase, StoreSpec: storeSpec, ServerURL: a.getenv(envGitHubServerURL)},
 				AllowNotReady: allowNotReady, Log: a.log,
-			})
+			}
+			if workDir != "" {
+				opts.KeptImages = flow.ImagesDir(workDir, release.KMS.TagPrefix()+kmsVersion)
+			}
+			res, err := migrate.MigratePolicy(cmd.Context(), opts)
 			if err != nil {
 				return a.failed(err)
 			}
@@ -188,6 +195,7 @@ Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad argume
 	fl.StringVar(&urlBase, "policy-url-base", "", "serve the policy from this mirror: MERO_KMS_POLICY_URL = BASE/<tag>/<asset> (default: the store's download URL)")
 	fl.BoolVar(&allowNotReady, "allow-not-ready", false, "accept a policy_not_ready policy (release candidates only: the KMS then releases keys to any node)")
 	fl.StringVarP(&output, "output", "o", "", "also write the verified policy to this file")
+	fl.StringVar(&workDir, "work", "", "the work directory of the run that released the KMS: report its kept archive of the released image (kept_image)")
 	tf.register(fl)
 	return c
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/calimero-network/mero-release/pipeline/flow"
+	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -69,6 +71,27 @@ func TestReleaseKMSFromPrebuiltImages(t *testing.T) {
 		"[PASS] mero-kms-v1.3.0-rc.1: rc release done (published: true)")
 	if strings.Contains(stderr, "[FAIL]") && !strings.Contains(stderr, "catalog pair") {
 		t.Errorf("unexpected [FAIL] lines:\n%s", stderr)
+	}
+
+	// migrate-policy --work finds the archive the run kept of the released image, by digest
+	work := filepath.Join(root, "work")
+	code, stdout, stderr := catalogCLI(t, nil, "--json", "migrate-policy", "--kms-version", "1.3.0-rc.1", "--node-version", "1.3.0-rc.1",
+		"--profile", "locked-read-only", "--store", "dir:"+filepath.Join(root, "releases"), "--key", filepath.Join(work, "keys", "cosign.pub"),
+		"--catalog", filepath.Join(work, "compatibility-catalog.json"), "--allow-not-ready", "--work", work)
+	var res struct {
+		KMSImage  string `json:"kms_image"`
+		KeptImage string `json:"kept_image"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil {
+		t.Fatalf("migrate-policy --work: exit %d, %v\n%s", code, err, stderr)
+	}
+	kept := filepath.Join(flow.ImagesDir(work, "mero-kms-v1.3.0-rc.1"), "mero-kms-locked-read-only.oci.tar")
+	info, err := measure.InspectImage(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.KeptImage != kept || !strings.HasSuffix(res.KMSImage, "@"+info.Digest) {
+		t.Errorf("kept image %q (released %s), want %s (%s)", res.KeptImage, res.KMSImage, kept, info.Digest)
 	}
 }
 

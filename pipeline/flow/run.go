@@ -18,6 +18,12 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
 )
 
+// ImagesDir is where a release run in workDir keeps the images of tag: the KMS profile images
+// it built or took, as OCI archives (NAME-<profile>.oci.tar), and their app-compose files.
+func ImagesDir(workDir, tag string) string {
+	return filepath.Join(workDir, tag, "images")
+}
+
 // run is the state one pipeline run shares between its stages.
 type run struct {
 	cfg    *Config
@@ -61,7 +67,7 @@ func newRun(cfg *Config) (*run, error) {
 	}
 	base := filepath.Join(cfg.WorkDir, cfg.Tag.String())
 	r := &run{cfg: cfg, report: &Report{Tag: cfg.Tag.String()},
-		assets: filepath.Join(base, "assets"), imageDir: filepath.Join(base, "images")}
+		assets: filepath.Join(base, "assets"), imageDir: ImagesDir(cfg.WorkDir, cfg.Tag.String())}
 	// a fresh assembly every run: stale assets of an earlier attempt are never published
 	for _, d := range []string{r.assets, r.imageDir, filepath.Join(base, "staging")} {
 		if err := os.RemoveAll(d); err != nil {

@@ -372,3 +372,23 @@ func (t *tarLayout) blob(d ocispec.Descriptor) ([]byte, error) {
 	}
 	return b.content, nil
 }
+
+// FindImageArchive returns the OCI archive (*.oci.tar) in dir whose image digest, verified as
+// InspectImage verifies it, is want (sha256:…); "" when none is. Archives that are not whole
+// images are passed over: they cannot be the image want names. A dir that does not exist holds
+// none.
+func FindImageArchive(dir, want string) (string, error) {
+	if _, err := digest.Parse(want); err != nil {
+		return "", outcome.UsageErrorf("find image %s in %s: not a digest: %v", want, dir, err)
+	}
+	archives, err := filepath.Glob(filepath.Join(dir, "*.oci.tar"))
+	if err != nil {
+		return "", fmt.Errorf("find image %s in %s: %w", want, dir, err)
+	}
+	for _, a := range archives {
+		if info, err := InspectImage(a); err == nil && info.Digest == want {
+			return a, nil
+		}
+	}
+	return "", nil
+}

@@ -189,3 +189,45 @@ func TestInspectImageArchiveRejects(t *testing.T) {
 		t.Fatalf("tampered tar: %v", err)
 	}
 }
+
+func TestFindImageArchive(t *testing.T) {
+	dir := t.TempDir()
+	archives := filepath.Join(dir, "images")
+	if err := os.MkdirAll(archives, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	digests := map[string]string{}
+	for _, p := range []string{"debug", "locked-read-only"} {
+		layoutDir, d := writeLayout(t, filepath.Join(dir, p), ociImage(t, "kms "+p), kmsRepo+":1.3.0-"+p)
+		digests[p] = d
+		tarDir(t, layoutDir, filepath.Join(archives, "mero-kms-"+p+".oci.tar"), false)
+	}
+	// not an image at all, and an image under another suffix: both passed over
+	if err := os.WriteFile(filepath.Join(archives, "broken.oci.tar"), []byte("not a tar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other, otherDigest := writeLayout(t, filepath.Join(dir, "other"), ociImage(t, "other"), kmsRepo+":x")
+	tarDir(t, other, filepath.Join(archives, "other.tar"), false)
+
+	for p, d := range digests {
+		got, err := measure.FindImageArchive(archives, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(archives, "mero-kms-"+p+".oci.tar"); got != want {
+			t.Errorf("%s: found %q, want %s", p, got, want)
+		}
+	}
+	for name, c := range map[string]struct{ dir, digest string }{
+		"a digest no archive has":    {archives, otherDigest},
+		"a folder that is not there": {filepath.Join(dir, "none"), digests["debug"]},
+	} {
+		got, err := measure.FindImageArchive(c.dir, c.digest)
+		if err != nil || got != "" {
+			t.Errorf("%s: found %q, %v; want none", name, got, err)
+		}
+	}
+	if _, err := measure.FindImageArchive(archives, "latest"); outcome.Code(err) != outcome.Usage {
+		t.Errorf("a tag instead of a digest: %v, want a usage error", err)
+	}
+}

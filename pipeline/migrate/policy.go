@@ -41,6 +41,10 @@ type PolicyOptions struct {
 	// AllowNotReady accepts a policy_not_ready policy (release candidates) with a warning; without
 	// it such a policy is refused, since a KMS running it releases keys to any node.
 	AllowNotReady bool
+	// KeptImages, when set, is a folder of OCI archives that a release run kept for the KMS
+	// release (its work directory's images folder): the archive whose digest is the image the
+	// release recorded for the profile is reported as PolicyResult.KeptImage.
+	KeptImages string
 	// Log receives the [INFO]/[PASS]/[WARN] lines.
 	Log *outcome.Logger
 }
@@ -107,6 +111,9 @@ type PolicyResult struct {
 	// its app-compose (dstack extends it into RTMR3). Empty when the release records none.
 	KMSImage    string `json:"kms_image,omitempty"`
 	ComposeHash string `json:"compose_hash,omitempty"`
+	// KeptImage is the OCI archive in PolicyOptions.KeptImages whose digest is KMSImage's: the
+	// released image itself, to run where no registry serves it. Empty when none matches.
+	KeptImage string `json:"kept_image,omitempty"`
 	// Policy are the verified policy bytes.
 	Policy []byte `json:"-"`
 }
@@ -178,8 +185,28 @@ func MigratePolicy(ctx context.Context, o PolicyOptions) (*PolicyResult, error) 
 	} else {
 		res.KMSImage, res.ComposeHash = rec.Image, rec.ComposeHash
 		log.Infof("%s (%s) deploys %s (app-compose hash %s)", kmsTag, o.Profile, rec.Image, rec.ComposeHash)
+		if res.KeptImage, err = keptImage(o.KeptImages, rec.Image); err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", kmsTag, o.Profile, err)
+		}
+		switch {
+		case o.KeptImages == "":
+		case res.KeptImage != "":
+			log.Passf("%s is the released image %s", res.KeptImage, rec.Image)
+		default:
+			log.Warnf("no OCI archive in %s is the released image %s", o.KeptImages, rec.Image)
+		}
 	}
 	return res, nil
+}
+
+// keptImage finds the archive in dir of image, pinned by digest (NAME@sha256:…); "" when dir is
+// empty, image is not pinned, or no archive matches.
+func keptImage(dir, image string) (string, error) {
+	_, pin, pinned := strings.Cut(image, "@")
+	if dir == "" || !pinned {
+		return "", nil
+	}
+	return measure.FindImageArchive(dir, pin)
 }
 
 // kmsDeployment reads the KMS release's published-mrtds.json, verified like the policy, and

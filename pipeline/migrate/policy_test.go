@@ -1,19 +1,25 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/audit/audittest"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/checksum"
+	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/migrate"
+	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
@@ -354,6 +360,65 @@ func TestAssetLocator(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.l, got, err, tc.want)
+		}
+	}
+}
+
+func TestMigratePolicyKeptImage(t *testing.T) {
+	// a release run kept OCI archives of the images it released; the one whose digest is the
+	// recorded image of the profile is reported, whatever its file is called
+	w := newWorld(t)
+	kept := t.TempDir()
+	digests := map[string]string{}
+	for _, name := range []string{"a", "b", "not-kept"} {
+		img, err := random.Image(256, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if digests[name], err = ociimage.Digest(img); err != nil {
+			t.Fatal(err)
+		}
+		if name != "not-kept" {
+			if err := ociimage.WriteOCIArchive(img, "mero-kms:"+name, filepath.Join(kept, name+".oci.tar")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	recorded := map[release.Profile]string{release.Debug: "a", release.DebugReadOnly: "b", release.LockedReadOnly: "not-kept"}
+	files := w.kmsFiles(t, "1.3.0", w.node)
+	pub, err := measure.ReadPublished(bytes.NewReader(files[release.PublishedMRTDsFile]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, name := range recorded {
+		rec := pub.Profiles[p]
+		rec.Image = "ghcr.io/calimero-network/mero-kms@" + digests[name]
+		pub.Profiles[p] = rec
+	}
+	if files[release.PublishedMRTDsFile], err = pub.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	w.publishKMS(t, "1.3.0", files, nil)
+	cat := e2etest.Catalog(t, [2]string{"1.3.0", "1.3.0"})
+	for p, name := range recorded {
+		log, buf := logger()
+		o := w.policyOptions(p, cat)
+		o.Log, o.KeptImages = log, kept
+		res, err := migrate.MigratePolicy(context.Background(), o)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, buf)
+		}
+		want, line := filepath.Join(kept, name+".oci.tar"), "[PASS] "+filepath.Join(kept, name+".oci.tar")+" is the released image"
+		if name == "not-kept" {
+			want, line = "", "[WARN] no OCI archive in "+kept+" is the released image"
+		}
+		if res.KeptImage != want || !strings.Contains(buf.String(), line) {
+			t.Errorf("%s: kept image %q, want %q; log:\n%s", p, res.KeptImage, want, buf)
+		}
+		// without a folder nothing is looked for
+		o.KeptImages = ""
+		if res, err := migrate.MigratePolicy(context.Background(), o); err != nil || res.KeptImage != "" {
+			t.Errorf("%s without KeptImages: %q, %v", p, res.KeptImage, err)
 		}
 	}
 }

@@ -136,6 +136,12 @@ expect_pass verify verify --file "$kassets/published-mrtds.json" --bundle "$kass
 expect_fail verify/other-file 'exit code 10' verify --file "$kassets/sbom.spdx.json" --bundle "$kassets/published-mrtds.json.sigstore.json" --key "$ks/work/keys/cosign.pub"
 expect_match end-to-end 'guardrail D \(measurement consistency\): 6 case\(s\) passed' end-to-end --kms-release $kms --node-release $node --store "$ks" --kms-binary "$KMS_BIN"
 expect_match kms-check 'post-migration check of http://kms:8080 \(locked-read-only\) passed' kms-check --kms-version 1.3.0-rc.1 --node-version 1.3.0-rc.1 --profile locked-read-only --store "$ks"
+# the service ran the archive the release kept, found by the released digest (not a rebuild)
+if grep -q 'mero-kms-locked-read-only.oci.tar is the released image' "$work/out"; then
+  echo "[PASS] kms-check ran the released image the state kept"; passed=$((passed + 1))
+else
+  echo "[FAIL] kms-check: no sign that the kept archive of the released image was run"; failed=$((failed + 1))
+fi
 expect_match migrate-policy 'MERO_KMS_POLICY_SHA256=' migrate-policy --kms-version 1.3.0-rc.1 --node-version 1.3.0-rc.1 --profile debug --store "$ks"
 expect_fail migrate-policy/not-in-catalog 'does not list the pair kms 1\.3\.0-rc\.1 ↔ node image 9\.9\.9' migrate-policy --kms-version 1.3.0-rc.1 --node-version 9.9.9 --profile debug --store "$ks"
 expect_fail migrate-check/unreachable 'exit code 10|connection refused' migrate-check --kms-url http://127.0.0.1:9 --profile debug --node-version 1.3.0-rc.1 --kms-version 1.3.0-rc.1 --store "$ks"
