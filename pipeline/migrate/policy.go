@@ -185,25 +185,25 @@ func MigratePolicy(ctx context.Context, o PolicyOptions) (*PolicyResult, error) 
 	} else {
 		res.KMSImage, res.ComposeHash = rec.Image, rec.ComposeHash
 		log.Infof("%s (%s) deploys %s (app-compose hash %s)", kmsTag, o.Profile, rec.Image, rec.ComposeHash)
-		if res.KeptImage, err = keptImage(o.KeptImages, rec.Image); err != nil {
-			return nil, fmt.Errorf("%s (%s): %w", kmsTag, o.Profile, err)
-		}
-		switch {
-		case o.KeptImages == "":
-		case res.KeptImage != "":
-			log.Passf("%s is the released image %s", res.KeptImage, rec.Image)
-		default:
-			log.Warnf("no OCI archive in %s is the released image %s", o.KeptImages, rec.Image)
+		if o.KeptImages != "" {
+			if res.KeptImage, err = keptImage(o.KeptImages, rec.Image); err != nil {
+				return nil, fmt.Errorf("%s (%s): %w", kmsTag, o.Profile, err)
+			}
+			if res.KeptImage != "" {
+				log.Passf("%s is the released image %s", res.KeptImage, rec.Image)
+			} else {
+				log.Warnf("no OCI archive in %s is the released image %s", o.KeptImages, rec.Image)
+			}
 		}
 	}
 	return res, nil
 }
 
-// keptImage finds the archive in dir of image, pinned by digest (NAME@sha256:…); "" when dir is
-// empty, image is not pinned, or no archive matches.
+// keptImage finds the archive in dir of image, pinned by digest (NAME@sha256:…); "" when image
+// is not pinned or no archive matches.
 func keptImage(dir, image string) (string, error) {
 	_, pin, pinned := strings.Cut(image, "@")
-	if dir == "" || !pinned {
+	if !pinned {
 		return "", nil
 	}
 	return measure.FindImageArchive(dir, pin)
