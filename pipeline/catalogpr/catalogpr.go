@@ -337,7 +337,7 @@ func status(err error) int {
 
 // Local writes into dir what the catalog pull request of tag would propose on a base whose
 // catalog is before (nil: none): the catalog, its generated page and pull-request.md (title
-// and body), at their repository paths. It is the pull request of a run without GitHub (the
+// and body), at their repository paths, and the base's catalog as BaseCatalogFile. It is the pull request of a run without GitHub (the
 // local lifecycle), and returns the changed paths as the PR doc guard sees them.
 func Local(dir string, tag release.Tag, before, after *catalog.Catalog) ([]string, error) {
 	content, err := after.Marshal()
@@ -366,5 +366,9 @@ func Local(dir string, tag release.Tag, before, after *catalog.Catalog) ([]strin
 	return []string{catalog.DefaultFile, catalog.DocsFile}, nil
 }
 
-// PullRequestFile holds the title and body of a Local pull request.
-const PullRequestFile = "pull-request.md"
+// PullRequestFile holds the title and body of a Local pull request; BaseCatalogFile the
+// catalog of the base it is proposed on.
+const (
+	PullRequestFile = "pull-request.md"
+	BaseCatalogFile = "base-catalog.json"
+)

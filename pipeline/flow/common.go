@@ -416,7 +416,7 @@ func (r *run) dependencyStage(policies func() map[release.Profile]*policy.Policy
 			if r.e2ePassed {
 				in.ProvenBy = "E2E passed for " + r.cfg.Tag.String()
 				if r.candidatePolicies != nil {
-					in.ProvenBy += " against the candidate policies; " + r.followUp
+					in.ProvenBy += " against the candidate policies; the KMS release that must follow records it"
 				}
 			}
 			if policies != nil {

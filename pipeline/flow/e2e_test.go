@@ -451,7 +451,7 @@ func testNodeHotfixCandidate(t *testing.T, f *fixture) {
 	for _, want := range []string{
 		"[PASS] guardrail C (stale policy): node image 1.3.1 ↔ published policy of mero-kms-v1.3.0 (locked-read-only): refused with 403 PolicyViolation: mrtd",
 		"[PASS] guardrail C (stale policy): node image 1.3.1 ↔ candidate policy of kms 1.3.0 (locked-read-only): accepted after the policy update",
-		"[PASS] dependency guard: catalog pair: kms 1.3.0 with node image 1.3.1 is proven in this run (E2E passed for mero-tee-v1.3.1 against the candidate policies",
+		"[PASS] catalog pair: kms 1.3.0 with node image 1.3.1 is proven in this run (E2E passed for mero-tee-v1.3.1 against the candidate policies",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)

@@ -430,7 +430,7 @@ func testLocalRC(t *testing.T, f *fixture) {
 	wantStatus(t, ks, flow.StatusPass, "", except(kmsStages(), "push-images")...)
 	wantStatus(t, ks, flow.StatusSkip, "no registry configured", "push-images")
 	// the pair reaches the catalog only after publishing: the guard accepts the pair its E2E proved
-	if !strings.Contains(w.log.String(), "[PASS] dependency guard: catalog pair: kms 1.3.0-rc.1 with node image 1.3.0-rc.1 is proven in this run") {
+	if !strings.Contains(w.log.String(), "[PASS] catalog pair: kms 1.3.0-rc.1 with node image 1.3.0-rc.1 is proven in this run") {
 		t.Errorf("the dependency guard does not say the pair is proven in this run:\n%s", w.log.String())
 	}
 	w.wantReportFile(t, krep)
