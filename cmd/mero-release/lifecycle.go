@@ -51,10 +51,7 @@ func (a *app) runLifecycle(ctx context.Context, o lifecycleOptions) error {
 		if err := lifecycle.Prepare(history, step, i); err != nil {
 			return err
 		}
-		args, err := lifecycleArgs(step, o.store, work, repo, history, catalogPath)
-		if err != nil {
-			return err
-		}
+		args := lifecycleArgs(step, o.store, work, repo, history, catalogPath)
 		before, err := a.catalogLoad(catalogPath)
 		if err != nil {
 			return err
@@ -88,7 +85,7 @@ func (a *app) runLifecycle(ctx context.Context, o lifecycleOptions) error {
 }
 
 // lifecycleArgs are the release command of a step.
-func lifecycleArgs(step lifecycle.Step, store, work, repo, history, catalogPath string) ([]string, error) {
+func lifecycleArgs(step lifecycle.Step, store, work, repo, history, catalogPath string) []string {
 	cmd := "release-kms"
 	if step.Tag.Family == release.Node {
 		cmd = "release-node-image"
@@ -102,16 +99,12 @@ func lifecycleArgs(step lifecycle.Step, store, work, repo, history, catalogPath 
 	if step.Tag.Family == release.Node {
 		img := filepath.Join(repo, "examples", "node-image")
 		if step.ChangedImage {
-			changed := filepath.Join(work, "lifecycle", "node-image-"+step.Tag.Version.String())
-			if err := lifecycle.HotfixImage(img, changed); err != nil {
-				return nil, err
-			}
-			img = changed
+			img = filepath.Join(repo, filepath.FromSlash(lifecycle.HotfixImageDir))
 		}
 		for _, p := range release.Profiles() {
 			args = append(args, "--image", string(p)+"="+img)
 		}
 		args = append(args, "--sbom-input", img)
 	}
-	return args, nil
+	return args
 }

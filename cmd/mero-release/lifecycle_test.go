@@ -148,11 +148,12 @@ func TestNotesInit(t *testing.T) {
 	}
 	code, _, stderr = catalogCLI(t, nil, "notes", "--tag", "mero-kms-v1.3.0", "--repo", repo)
 	catalogExpect(t, code, stderr, 10, `section "Breaking changes" is required`)
-	filled := strings.Replace(strings.Replace(string(skeleton), "## Breaking changes\n", "## Breaking changes\n\nNone.\n", 1), "## Upgrade path\n", "## Upgrade path\n\nRoll the KMS first.\n", 1)
+	filled := strings.Replace(strings.Replace(string(skeleton), "## Breaking changes\n", "## Breaking changes\n\nNone.\n", 1), "## Upgrade path\n", "## Upgrade path\n\nRoll the KMS first.\n", 1) +
+		"\n## MRTD/RTMR changes\n\nNone: the KMS runs on the same dstack OS.\n"
 	if err := os.WriteFile(file, []byte(filled), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := catalogCLI(t, nil, "notes", "--tag", "mero-kms-v1.3.0", "--repo", repo)
+	code, stdout, stderr := catalogCLI(t, nil, "notes", "--tag", "mero-kms-v1.3.0", "--repo", repo, "--compatible", "1.3.0")
 	catalogExpect(t, code, stderr, 0)
 	if !strings.Contains(stdout, "Roll the KMS first.") {
 		t.Errorf("notes do not carry the file's sections:\n%s", stdout)

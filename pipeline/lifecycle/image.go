@@ -14,6 +14,10 @@ import (
 // HotfixCmdline is what the node-image hotfix adds to every profile's kernel command line.
 const HotfixCmdline = "mero.console=locked"
 
+// HotfixImageDir is the hotfix's node image in the repository (the simulator's description),
+// HotfixImage of examples/node-image; the CLI and the Dagger lifecycle release it as X.Y.1.
+const HotfixImageDir = "examples/node-image-hotfix"
+
 // HotfixImage writes the node image of the hotfix into dst: a copy of the simulator image in
 // src (a directory with PROFILE.json manifests, tdxsim) whose kernel command lines gain
 // HotfixCmdline, so RTMR2 of every profile changes, as a real kernel-parameter fix would.
@@ -26,7 +30,7 @@ func HotfixImage(src, dst string) error {
 		return fmt.Errorf("hotfix node image: %w", err)
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || !keep(e.Name()) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(src, e.Name()))
@@ -70,4 +74,14 @@ func patchManifest(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return append(out, '\n'), nil
+}
+
+// keep says whether a file of the example image belongs to the hotfix image: the manifests and
+// the artefacts they name, not the example's generator or README.
+func keep(name string) bool {
+	switch filepath.Ext(name) {
+	case ".json", ".bin", ".img":
+		return true
+	}
+	return name == "vmlinuz"
 }
