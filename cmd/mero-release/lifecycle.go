@@ -10,11 +10,63 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
 	"github.com/calimero-network/mero-release/pipeline/lifecycle"
+	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
+
+// lifecycleCommand is `mero-release lifecycle`: the steps of release-local --lifecycle, one at a
+// time, for callers that run each release themselves (scripts/ci/dagger-lifecycle.sh).
+func (a *app) lifecycleCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "lifecycle",
+		Short: "The promotion path of release-local --lifecycle, one step at a time",
+	}
+	var history, line string
+	var step int
+	prepare := &cobra.Command{
+		Use:   "prepare --history DIR --step N [--line X.Y]",
+		Short: "Bring the scratch history to step N and print: FUNCTION TAG VERSION IMAGE",
+		Long: `Prepares step N (0-based) of the lifecycle in the scratch git repository DIR, as
+release-local --lifecycle does before each release (its branch, change, release-notes/<tag>.md
+and tag), and prints one line: the release function (release-node-image or release-kms), the
+tag, the version, and the node image to release (a repository path; "-" for the example image
+or a KMS step). Exit 2 for a step out of range.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			steps := lifecycle.Steps(line)
+			if step < 0 || step >= len(steps) {
+				return outcome.UsageErrorf("lifecycle prepare: --step %d: want 0 to %d", step, len(steps)-1)
+			}
+			if history == "" {
+				return outcome.UsageErrorf("lifecycle prepare: --history is required")
+			}
+			s := steps[step]
+			if err := lifecycle.Prepare(history, s, step); err != nil {
+				return err
+			}
+			fn, image := "release-kms", "-"
+			if s.Tag.Family == release.Node {
+				fn = "release-node-image"
+				if s.ChangedImage {
+					image = lifecycle.HotfixImageDir
+				}
+			}
+			a.log.Infof("lifecycle step %d/%d: %s from %s of %s", step+1, len(steps), s.Tag, s.Branch, history)
+			_, err := fmt.Fprintf(a.stdout, "%s %s %s %s\n", fn, s.Tag, s.Tag.Version, image)
+			return err
+		},
+	}
+	prepare.Flags().StringVar(&history, "history", "", "the scratch git repository (created when missing)")
+	prepare.Flags().IntVar(&step, "step", 0, "the step, 0-based")
+	prepare.Flags().StringVar(&line, "line", "1.3", "the minor line X.Y")
+	c.AddCommand(prepare)
+	return c
+}
 
 // lifecycleOptions are the flags of release-local --lifecycle.
 type lifecycleOptions struct {

@@ -33,12 +33,12 @@ import (
 // releaseFlags are the flags both release pipelines share.
 type releaseFlags struct {
 	tag, version, counterpart, storeSpec, work, repo, history, notes, repoURL string
-	catalog, catalogOut                                              string
-	catalogPR                                                        bool
-	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot          string
-	keyless, skipE2E                                                 bool
-	provider, runID                                                  string
-	gcp                                                              gcpFlags
+	catalog, catalogOut                                                       string
+	catalogPR                                                                 bool
+	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot                   string
+	keyless, skipE2E                                                          bool
+	provider, runID                                                           string
+	gcp                                                                       gcpFlags
 }
 
 func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
