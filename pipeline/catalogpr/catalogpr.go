@@ -354,6 +354,11 @@ func Local(dir string, tag release.Tag, before, after *catalog.Catalog) ([]strin
 		catalog.DocsFile:    after.Markdown(),
 		PullRequestFile:     []byte("# " + title + "\n\n" + body),
 	}
+	if before != nil {
+		if files[BaseCatalogFile], err = before.Marshal(); err != nil {
+			return nil, err
+		}
+	}
 	for name, data := range files {
 		path := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
