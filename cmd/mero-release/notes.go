@@ -166,7 +166,10 @@ func (a *app) notesInput(cmd *cobra.Command, f notesFlags) (notes.Input, error) 
 		}
 	} else {
 		path := notes.ConventionFile(f.repo, tag)
-		if in.Author, err = notes.LoadAuthorFile(path, tag, in.Class); err != nil {
+		if err := notes.RequireAuthorFile(path, tag, in.Class); err != nil {
+			// the sections the class requires then fail below, each named
+			a.log.Warnf("%v", err)
+		} else if in.Author, err = notes.LoadAuthorFile(path, tag, in.Class); err != nil {
 			return notes.Input{}, err
 		}
 		if len(in.Author.Sections) > 0 || in.Author.Intro != "" {
