@@ -100,7 +100,7 @@ func (a *app) releaseConfig(cmd *cobra.Command, f *releaseFlags, family release.
 		Tag: tag, ConfiguredVersion: a.envOr(f.version, family.VersionVariable()), Counterpart: f.counterpart,
 		Store: st, WorkDir: f.work, RepoDir: repo, HistoryDir: history, AuthorNotes: f.notes, RepoURL: f.repoURL,
 		CatalogPath: a.envOr(a.flagIfSet(cmd, "catalog", f.catalog), envCatalogPath), CatalogOut: f.catalogOut,
-		SkipE2E: f.skipE2E, Created: created, RunID: a.envOr(f.runID, "GITHUB_RUN_ID"), Log: a.log,
+		SkipE2E: f.skipE2E, Created: created, RunID: a.envOr(f.runID, "GITHUB_RUN_ID"), Log: a.log, Tracer: a.tracer,
 	}
 	if cfg.CatalogPath == "" {
 		cfg.CatalogPath = f.catalog

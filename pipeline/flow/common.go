@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/checksum"
@@ -444,10 +448,37 @@ func (r *run) measurementsAsset(p *measure.Published) error {
 
 // execute runs the stages and writes report.json whatever happens.
 func (r *run) execute(ctx context.Context, stages []Stage) (*Report, error) {
+	if tr := r.cfg.Tracer; tr != nil {
+		var span trace.Span
+		ctx, span = tr.Start(ctx, "release "+r.cfg.Tag.String(), trace.WithAttributes(attribute.String("mero.release.tag", r.cfg.Tag.String())))
+		defer span.End()
+		stages = traced(tr, r.cfg.Tag.String(), stages)
+	}
 	err := runStages(ctx, r.cfg.Log, r.report, stages)
 	r.writeReport()
 	if err == nil {
 		r.cfg.Log.Passf("%s: %s release done (published: %v)", r.cfg.Tag, r.class, r.report.Published || r.alreadyPublished)
 	}
 	return r.report, err
+}
+
+// traced wraps each stage's run in a span named after the stage (skipped stages have none); a
+// failed stage's span records the error.
+func traced(tr trace.Tracer, tag string, stages []Stage) []Stage {
+	out := make([]Stage, len(stages))
+	for i, s := range stages {
+		run := s.Run
+		s.Run = func(ctx context.Context) error {
+			ctx, span := tr.Start(ctx, s.Name, trace.WithAttributes(attribute.String("mero.release.tag", tag)))
+			defer span.End()
+			err := run(ctx)
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			return err
+		}
+		out[i] = s
+	}
+	return out
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
@@ -73,6 +75,10 @@ type Config struct {
 	RunID string
 	// Log receives the SPEC §9 lines.
 	Log *outcome.Logger
+	// Tracer, when set, records one span per stage that runs, under one span of the release
+	// (pipeline/telemetry makes it from the OTEL_EXPORTER_OTLP_* and TRACEPARENT the Dagger engine
+	// hands its execs); nil records nothing.
+	Tracer trace.Tracer
 }
 
 // KMSProduct is what the KMS pipeline releases: the product supplies its binary and deployment.
