@@ -13,10 +13,13 @@ import (
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 
+	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
 	"github.com/calimero-network/mero-release/pipeline/agent/agenttest"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/gcp"
 	"github.com/calimero-network/mero-release/pipeline/gcp/gcptest"
+	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/packer"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm"
@@ -273,4 +276,58 @@ func waitAttr(t *testing.T, g *gcpWorld, name, key string) {
 
 func vmSpec(name, image string, nonce [64]byte) vm.Spec {
 	return vm.Spec{Name: name, Image: image, Profile: release.Debug, Nonce: nonce, Labels: map[string]string{vm.LabelRunID: "test"}}
+}
+
+// packerImages resolves node 1.2.0's images from a Packer manifest's builds and the other
+// versions by name.
+type packerImages map[release.Profile]string
+
+func (m packerImages) Image(ctx context.Context, version string, p release.Profile) (string, error) {
+	if version == "1.2.0" {
+		return m[p], nil
+	}
+	return gcpImages{}.Image(ctx, version, p)
+}
+
+// TestGCPPackerMeasureE2E is the node release's GCP path end to end without a cloud: the
+// images of a Packer manifest (as the manifest post-processor writes it) → measure-node on
+// provider gcp (a real agent per VM) → measurements equal to the images' true ones → the E2E
+// node suite and guardrails on the same images.
+func TestGCPPackerMeasureE2E(t *testing.T) {
+	g := newGCPWorld(t, gcptest.Faults{}, agenttest.NoFault, 2*time.Minute)
+	var builds []string
+	for _, p := range release.Profiles() {
+		builds = append(builds, fmt.Sprintf(`{"name": %q, "builder_type": "googlecompute", "artifact_id": %q, "packer_run_uuid": "r1", "custom_data": {"profile": %q, "source_image": "ubuntu-2404-tdx-v20250101"}}`,
+			p, gcpImageName("1.2.0", p), p))
+	}
+	manifest := `{"builds": [` + strings.Join(builds, ",") + `], "last_run_uuid": "r1"}`
+	parsed, err := packer.ReadManifest(strings.NewReader(manifest), "packer-manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := packer.Images(parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := measure.MeasureNode(context.Background(), g.provider, images, measure.NodeOptions{
+		Version: "1.2.0", TrustedRoots: g.Authority.RootPool(), Tag: "mero-tee-v1.2.0", RunID: "test",
+		VerifyAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		t.Fatalf("measure on provider gcp: %v\n%s", err, g.agents.Logs())
+	}
+	truth := e2etest.Measured(t, "1.2.0")
+	for _, p := range release.Profiles() {
+		got, want := pub.Profiles[p], truth.Profiles[p]
+		if got.MRTD != want.MRTD || got.RTMR0 != want.RTMR0 || got.RTMR1 != want.RTMR1 || got.RTMR2 != want.RTMR2 || got.RTMR3 != want.RTMR3 {
+			t.Errorf("%s: measured %+v, want %+v", p, got, want)
+		}
+		if got.Source != gcp.Source {
+			t.Errorf("%s: source %q", p, got.Source)
+		}
+	}
+	rep := g.runGCP(t, func(o *e2e.Options) { o.Images = packerImages(images) })
+	if !rep.Passed {
+		t.Fatalf("E2E on the Packer images: %v\n%s", rep.Err(), g.log)
+	}
 }
