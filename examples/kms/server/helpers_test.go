@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -52,6 +53,17 @@ func nodeImage(profile release.Profile, variant string) *tdxsim.Image {
 func record(t testing.TB, img *tdxsim.Image) measure.Record {
 	t.Helper()
 	m, _, err := tdxsim.Measure(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Hex()
+	return measure.Record{MRTD: h.MRTD, RTMR0: h.RTMR0, RTMR1: h.RTMR1, RTMR2: h.RTMR2, RTMR3: h.RTMR3, Source: "tdx-simulator", MeasuredAt: "2026-01-01T00:00:00Z"}
+}
+
+// pinnedOSRecord is the pinned dstack OS's MRTD and RTMR0–2 with a zero RTMR3.
+func pinnedOSRecord(t testing.TB) measure.Record {
+	t.Helper()
+	m, err := dstack.PinnedOSImage().Measurements()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestHappyPathThroughClient(t *testing.T) {
 	if err != nil || h.Status != "ok" || h.KMSVersion != "1.2.0" || h.Profile != "locked-read-only" || h.PolicyStatus != "ready" {
 		t.Fatalf("health = %+v, %v", h, err)
 	}
-	kmsRec := record(t, DstackOSImage()) // RTMR3 differs: the dstack events are extended at run time
+	kmsRec := pinnedOSRecord(t) // RTMR3 differs: the dstack events are extended at run time
 	att, err := c.Attest(ctx, kmsclient.AttestOptions{Binding: []byte("tls key hash")})
 	if err != nil {
 		t.Fatal(err)
