@@ -20,21 +20,31 @@ import (
 
 // The environment variables of the sample KMS (SPEC §8; examples/kms/README.md).
 const (
-	EnvVersion          = policy.EnvKMSVersion
-	EnvProfile          = policy.EnvKMSProfile
-	EnvPolicyURL        = policy.EnvPolicyURL
-	EnvPolicySHA256     = policy.EnvPolicySHA256
-	EnvListen           = "MERO_KMS_LISTEN"
-	EnvRootSecretFile   = "MERO_KMS_ROOT_SECRET_FILE"
-	EnvQuoteSource      = "MERO_KMS_QUOTE_SOURCE"
-	EnvTrustedRoot      = "MERO_KMS_TRUSTED_ROOT"
-	EnvComposeHash      = "MERO_KMS_COMPOSE_HASH"
-	EnvChallengeTTL     = "MERO_KMS_CHALLENGE_TTL"
-	EnvMaxChallenges    = "MERO_KMS_MAX_CHALLENGES"
-	DefaultListen       = "127.0.0.1:8080"
-	DefaultChallengeTTL = 60 * time.Second
+	EnvVersion        = policy.EnvKMSVersion
+	EnvProfile        = policy.EnvKMSProfile
+	EnvPolicyURL      = policy.EnvPolicyURL
+	EnvPolicySHA256   = policy.EnvPolicySHA256
+	EnvListen         = "MERO_KMS_LISTEN"
+	EnvRootSecretFile = "MERO_KMS_ROOT_SECRET_FILE"
+	EnvQuoteSource    = "MERO_KMS_QUOTE_SOURCE"
+	EnvTrustedRoot    = "MERO_KMS_TRUSTED_ROOT"
+	EnvComposeHash    = "MERO_KMS_COMPOSE_HASH"
+	EnvChallengeTTL   = "MERO_KMS_CHALLENGE_TTL"
+	EnvMaxChallenges  = "MERO_KMS_MAX_CHALLENGES"
+	// EnvMaxChallengesPerPeer and EnvMaxChallengesPerSource bound one peerId's and one source
+	// address's outstanding challenges.
+	EnvMaxChallengesPerPeer   = "MERO_KMS_MAX_CHALLENGES_PER_PEER"
+	EnvMaxChallengesPerSource = "MERO_KMS_MAX_CHALLENGES_PER_SOURCE"
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultChallengeTTL       = 60 * time.Second
 	// DefaultMaxChallenges is the default cap on outstanding challenges (≈ 200 bytes each).
 	DefaultMaxChallenges = 4096
+	// DefaultMaxChallengesPerPeer is the default share of one peerId: a node needs one
+	// challenge per key request, a few when it retries.
+	DefaultMaxChallengesPerPeer = 16
+	// DefaultMaxChallengesPerSource is the default share of one source address (many peers
+	// behind one gateway or NAT).
+	DefaultMaxChallengesPerSource = 256
 	// DevRootSecret seeds the key derivation when no root secret file is configured: keys are
 	// then predictable by anyone who reads this source, which is fine for local runs only.
 	DevRootSecret = "mero-kms development root secret: NOT FOR PRODUCTION"
@@ -73,6 +83,10 @@ type Config struct {
 	// DefaultMaxChallenges).
 	ChallengeTTL  time.Duration
 	MaxChallenges int
+	// MaxChallengesPerPeer and MaxChallengesPerSource bound one peerId's and one source
+	// address's share (defaults DefaultMaxChallengesPerPeer, DefaultMaxChallengesPerSource).
+	MaxChallengesPerPeer   int
+	MaxChallengesPerSource int
 }
 
 // ConfigFromEnv reads the MERO_KMS_* variables. Malformed durations and numbers are usage
@@ -96,12 +110,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ChallengeTTL = d
 	}
-	if v := getenv(EnvMaxChallenges); v != "" {
-		var n int
-		if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v {
-			return c, outcome.UsageErrorf("%s: %q is not an integer", EnvMaxChallenges, v)
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{EnvMaxChallenges, &c.MaxChallenges}, {EnvMaxChallengesPerPeer, &c.MaxChallengesPerPeer}, {EnvMaxChallengesPerSource, &c.MaxChallengesPerSource}} {
+		s := getenv(v.name)
+		if s == "" {
+			continue
 		}
-		c.MaxChallenges = n
+		var n int
+		if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s {
+			return c, outcome.UsageErrorf("%s: %q is not an integer", v.name, s)
+		}
+		*v.dst = n
 	}
 	return c, nil
 }
@@ -133,6 +154,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, outcome.UsageErrorf("%s: %s is negative", EnvChallengeTTL, c.ChallengeTTL)
 	case c.MaxChallenges < 0:
 		return c, outcome.UsageErrorf("%s: %d is negative", EnvMaxChallenges, c.MaxChallenges)
+	case c.MaxChallengesPerPeer < 0:
+		return c, outcome.UsageErrorf("%s: %d is negative", EnvMaxChallengesPerPeer, c.MaxChallengesPerPeer)
+	case c.MaxChallengesPerSource < 0:
+		return c, outcome.UsageErrorf("%s: %d is negative", EnvMaxChallengesPerSource, c.MaxChallengesPerSource)
 	}
 	if _, err := release.ParseVersion(c.Version); err != nil {
 		return c, outcome.UsageErrorf("%s: %v", EnvVersion, err)

@@ -128,6 +128,8 @@ func (s *syncBuffer) String() string {
 type fixtureOpts struct {
 	policy        *LoadedPolicy
 	maxChallenges int
+	perPeer       int
+	perSource     int
 	ttl           time.Duration
 }
 
@@ -148,6 +150,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	f.srv, err = New(Options{
 		Policy: o.policy, RootSecret: []byte("0123456789abcdef0123456789abcdef"), Quoter: kmsVM,
 		TrustedRoots: auth.RootPool(), ChallengeTTL: o.ttl, MaxChallenges: o.maxChallenges,
+		MaxChallengesPerPeer: o.perPeer, MaxChallengesPerSource: o.perSource,
 		Now: f.clock.now, Log: outcome.NewLogger(f.logBuf),
 	})
 	if err != nil {
@@ -179,6 +182,21 @@ func serve(h http.Handler, method, path string, body []byte) (int, []byte) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.Bytes()
+}
+
+// postFrom posts v as JSON from the source address remote (host:port) and returns the
+// status, the Retry-After header and the body.
+func (f *fixture) postFrom(remote, path string, v any) (int, string, []byte) {
+	f.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(b))
+	req.RemoteAddr = remote
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	return rec.Code, rec.Header().Get("Retry-After"), rec.Body.Bytes()
 }
 
 func (f *fixture) post(path string, v any) (int, []byte) {

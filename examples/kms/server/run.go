@@ -85,7 +85,8 @@ func Start(ctx context.Context, cfg Config, composeHash string, log *outcome.Log
 		return nil, fmt.Errorf("%s: %w", EnvTrustedRoot, err)
 	}
 	r.Server, err = New(Options{Policy: lp, RootSecret: secret, Quoter: quoter, TrustedRoots: pool,
-		ChallengeTTL: cfg.ChallengeTTL, MaxChallenges: cfg.MaxChallenges, Log: log})
+		ChallengeTTL: cfg.ChallengeTTL, MaxChallenges: cfg.MaxChallenges,
+		MaxChallengesPerPeer: cfg.MaxChallengesPerPeer, MaxChallengesPerSource: cfg.MaxChallengesPerSource, Log: log})
 	if err != nil {
 		r.shutdownVM()
 		return nil, err

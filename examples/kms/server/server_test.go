@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -370,8 +371,11 @@ func TestTooManyChallenges(t *testing.T) {
 		f.challenge("peer")
 		f.clock.advance(time.Second)
 	}
-	code, body := f.post("/challenge", kmsclient.ChallengeRequest{PeerID: "peer"})
-	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "cap is 3")
+	code, retry, body := f.postFrom("192.0.2.1:1234", "/challenge", kmsclient.ChallengeRequest{PeerID: "other"})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "3 outstanding for this KMS, the cap is 3; retry after 7 s")
+	if retry != "7" { // t=3 s, the first expires at 10 s
+		t.Errorf("Retry-After %q, want 7 as the body says", retry)
+	}
 	f.clock.advance(7 * time.Second) // t=10 s: the first one expires
 	if code, body := f.post("/challenge", kmsclient.ChallengeRequest{PeerID: "peer"}); code != 200 {
 		t.Fatalf("after expiry: %d %s", code, body)
@@ -521,4 +525,60 @@ func (f *fixture) outdatedTCBQuote(t *testing.T, img *tdxsim.Image, peer *kmscli
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(q)
+}
+
+// TestChallengeFairness: a peer holding its full share of challenges, or a source address
+// holding its own, does not keep another peer from a challenge and a key; every 429 states
+// the same retry time in its Retry-After header and its body.
+func TestChallengeFairness(t *testing.T) {
+	f := newFixture(t, fixtureOpts{maxChallenges: 100, perPeer: 4, perSource: 8, ttl: 30 * time.Second})
+	const attacker, attackerAddr = "greedy", "198.51.100.7:40000"
+	for i := range 4 { // issued at t=0…3 s: the first expires at t=30 s
+		if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker}); code != 200 {
+			t.Fatalf("challenge %d: %d %s", i, code, body)
+		}
+		f.clock.advance(time.Second)
+	}
+	f.clock.advance(500 * time.Millisecond) // t=4.5 s: the first expires in 25.5 s → 26 s
+	code, retry, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "4 outstanding for this peerId, the cap is 4")
+	if retry != "26" || !strings.Contains(string(body), "retry after 26 s") {
+		t.Errorf("Retry-After %q, body %s: want 26 in both", retry, body)
+	}
+
+	// Another peer, from another address, gets a challenge and its key.
+	node := f.boot(nodeImage(release.LockedReadOnly, ""))
+	honest := newPeer(t, "honest")
+	code, _, body = f.postFrom("203.0.113.9:5000", "/challenge", kmsclient.ChallengeRequest{PeerID: honest.ID})
+	if code != 200 {
+		t.Fatalf("honest challenge: %d %s", code, body)
+	}
+	var ch kmsclient.ChallengeResponse
+	if err := json.Unmarshal(body, &ch); err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := base64.StdEncoding.DecodeString(ch.NonceB64)
+	if code, _, body := f.postFrom("203.0.113.9:5000", "/get-key", f.getKeyRequest(node, honest, ch, nonce)); code != 200 {
+		t.Fatalf("honest get-key: %d %s", code, body)
+	}
+
+	// The attacker rotating peerIds hits its address's share; other addresses are unaffected.
+	for i := range 4 {
+		if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: fmt.Sprintf("sybil-%d", i)}); code != 200 {
+			t.Fatalf("sybil %d: %d %s", i, code, body)
+		}
+	}
+	code, retry, body = f.postFrom("198.51.100.7:40001", "/challenge", kmsclient.ChallengeRequest{PeerID: "sybil-9"})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "8 outstanding for this source address, the cap is 8")
+	if retry != "26" || !strings.Contains(string(body), "retry after 26 s") {
+		t.Errorf("Retry-After %q, body %s: want 26 in both", retry, body)
+	}
+	if code, _, body := f.postFrom("203.0.113.9:5001", "/challenge", kmsclient.ChallengeRequest{PeerID: "honest-2"}); code != 200 {
+		t.Fatalf("another address after the sybils: %d %s", code, body)
+	}
+	// After the attacker's first challenge expires, its share frees one slot.
+	f.clock.advance(26 * time.Second)
+	if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker}); code != 200 {
+		t.Fatalf("after expiry: %d %s", code, body)
+	}
 }
