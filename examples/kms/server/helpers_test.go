@@ -131,11 +131,19 @@ type fixtureOpts struct {
 	perPeer       int
 	perSource     int
 	ttl           time.Duration
+	// platform, when set, is the simulated platform of the authority (node and KMS quotes);
+	// tcb, when set, the KMS's TCB evaluator.
+	platform *tdxsim.Platform
+	tcb      TCBEvaluator
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
-	auth, err := tdxsim.NewAuthority([]byte("kms server test authority"))
+	platform := tdxsim.DefaultPlatform()
+	if o.platform != nil {
+		platform = *o.platform
+	}
+	auth, err := tdxsim.NewPlatformAuthority([]byte("kms server test authority"), platform)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +158,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	f.srv, err = New(Options{
 		Policy: o.policy, RootSecret: []byte("0123456789abcdef0123456789abcdef"), Quoter: kmsVM,
 		TrustedRoots: auth.RootPool(), ChallengeTTL: o.ttl, MaxChallenges: o.maxChallenges,
-		MaxChallengesPerPeer: o.perPeer, MaxChallengesPerSource: o.perSource,
+		MaxChallengesPerPeer: o.perPeer, MaxChallengesPerSource: o.perSource, TCB: o.tcb,
 		Now: f.clock.now, Log: outcome.NewLogger(f.logBuf),
 	})
 	if err != nil {

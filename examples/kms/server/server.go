@@ -56,8 +56,9 @@ type Options struct {
 	Quoter Quoter
 	// TrustedRoots are the roots node quotes must chain to; required.
 	TrustedRoots *x509.CertPool
-	// TCB evaluates the TCB status of node quotes; zero means SimulatorTCBInfo.
-	TCB TCBInfo
+	// TCB evaluates the TCB status of node quotes: CollateralTCB for Intel-rooted quotes; nil
+	// means SimulatorTCBInfo (the fixed levels of the TDX simulator's platform).
+	TCB TCBEvaluator
 	// ChallengeTTL and MaxChallenges tune the challenge store (defaults DefaultChallengeTTL,
 	// DefaultMaxChallenges); MaxChallengesPerPeer and MaxChallengesPerSource bound one peerId's
 	// and one source address's share of it (defaults DefaultMaxChallengesPerPeer,
@@ -83,7 +84,7 @@ type Server struct {
 	secret     []byte
 	quoter     Quoter
 	roots      *x509.CertPool
-	tcb        TCBInfo
+	tcb        TCBEvaluator
 	challenges *challengeStore
 	now        func() time.Time
 	rand       io.Reader
@@ -106,11 +107,13 @@ func New(opts Options) (*Server, error) {
 		return nil, outcome.UsageErrorf("kms: challenge TTL %s and caps %d (global), %d (per peer), %d (per source) must not be negative",
 			opts.ChallengeTTL, opts.MaxChallenges, opts.MaxChallengesPerPeer, opts.MaxChallengesPerSource)
 	}
-	if opts.TCB.Levels == nil {
+	if opts.TCB == nil {
 		opts.TCB = SimulatorTCBInfo()
 	}
-	if err := opts.TCB.Validate(); err != nil {
-		return nil, outcome.UsageErrorf("kms: %v", err)
+	if info, ok := opts.TCB.(TCBInfo); ok {
+		if err := info.Validate(); err != nil {
+			return nil, outcome.UsageErrorf("kms: %v", err)
+		}
 	}
 	if opts.ChallengeTTL == 0 {
 		opts.ChallengeTTL = DefaultChallengeTTL
@@ -356,7 +359,11 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 5–6. TCB status, then MRTD and RTMR0–3 (policy.Accepts checks in that order).
-	tcbStatus := s.tcb.Status(q)
+	tcbStatus, err := s.tcb.Evaluate(r.Context(), q, s.now())
+	if err != nil {
+		writeError(w, kmsclient.CodeInvalidQuote, "quoteB64: TCB evaluation: "+err.Error())
+		return
+	}
 	h := q.Measurements().Hex()
 	rec := measure.Record{MRTD: h.MRTD, RTMR0: h.RTMR0, RTMR1: h.RTMR1, RTMR2: h.RTMR2, RTMR3: h.RTMR3}
 	if err := s.policy.Accepts(rec, tcbStatus); err != nil {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -581,4 +582,65 @@ func TestChallengeFairness(t *testing.T) {
 	if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker}); code != 200 {
 		t.Fatalf("after expiry: %d %s", code, body)
 	}
+}
+
+// recordedCollateral is Intel's recorded PCS collateral of platform FMSPC 50806f000000
+// (pipeline/tdx/testdata/collateral), current at collateralTime.
+const recordedCollateral = "../../../pipeline/tdx/testdata/collateral"
+
+var collateralTime = time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+
+// collateralPlatform is the platform of the recorded collateral with the given PCESVN: its
+// TCB info calls ≥ 11 UpToDate and 5…10 OutOfDate.
+func collateralPlatform(t *testing.T, pceSVN int) *tdxsim.Platform {
+	t.Helper()
+	p := tdxsim.Platform{FMSPC: [6]byte{0x50, 0x80, 0x6f}, CPUSVN: [16]byte{5, 5, 2, 2, 3, 1, 0, 3}, PCESVN: pceSVN, QESVN: 4, TEETCBSVN: [16]byte{3, 0, 5}}
+	signer, _ := hex.DecodeString("dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5") // Intel's TD QE
+	copy(p.QEMRSigner[:], signer)
+	return &p
+}
+
+// TestTCBFromRecordedCollateral: with TCB evaluated from Intel's recorded collateral, a node
+// whose platform the collateral calls OutOfDate is refused by a policy allowing only UpToDate
+// (403 PolicyViolation naming the status), and one it calls UpToDate gets its key.
+func TestTCBFromRecordedCollateral(t *testing.T) {
+	for _, tc := range []struct {
+		pceSVN int
+		status int
+		want   string
+	}{{7, 403, `tcb_status: "OutOfDate" is not in allowed_tcb_status [UpToDate]`}, {11, 200, ""}} {
+		t.Run(fmt.Sprintf("PCESVN %d", tc.pceSVN), func(t *testing.T) {
+			simAuth, err := tdxsim.NewPlatformAuthority([]byte("kms server test authority"), *collateralPlatform(t, tc.pceSVN))
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots, err := tdx.RootPoolFromPEM(append(simAuth.RootPEM(), tdx.IntelRootPEM()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tcb := CollateralTCB{Options: tdx.TCBOptions{TrustedRoots: roots, Collateral: tdx.CollateralDir(recordedCollateral), CollateralTime: collateralTime}}
+			f := newFixture(t, fixtureOpts{platform: collateralPlatform(t, tc.pceSVN), tcb: tcb})
+			node := f.boot(nodeImage(release.LockedReadOnly, ""))
+			peer := newPeer(t, "node-1")
+			ch, nonce := f.challenge(peer.ID)
+			code, body := f.post("/get-key", f.getKeyRequest(node, peer, ch, nonce))
+			if tc.status == 200 {
+				if code != 200 {
+					t.Fatalf("UpToDate platform: %d %s", code, body)
+				}
+				return
+			}
+			wantError(t, code, body, tc.status, kmsclient.CodePolicyViolation, tc.want)
+		})
+	}
+	// Collateral that cannot be read refuses the quote as invalid, never as accepted.
+	simAuth, _ := tdxsim.NewPlatformAuthority([]byte("kms server test authority"), *collateralPlatform(t, 11))
+	roots, _ := tdx.RootPoolFromPEM(append(simAuth.RootPEM(), tdx.IntelRootPEM()...))
+	tcb := CollateralTCB{Options: tdx.TCBOptions{TrustedRoots: roots, Collateral: tdx.CollateralDir(t.TempDir()), CollateralTime: collateralTime}}
+	f := newFixture(t, fixtureOpts{platform: collateralPlatform(t, 11), tcb: tcb})
+	node := f.boot(nodeImage(release.LockedReadOnly, ""))
+	peer := newPeer(t, "node-1")
+	ch, nonce := f.challenge(peer.ID)
+	code, body := f.post("/get-key", f.getKeyRequest(node, peer, ch, nonce))
+	wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "TCB evaluation")
 }

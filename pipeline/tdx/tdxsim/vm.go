@@ -101,7 +101,9 @@ func (vm *VM) Quote(reportData [64]byte) ([]byte, error) {
 	if stopped {
 		return nil, fmt.Errorf("tdxsim: quote: %w", ErrStopped)
 	}
-	return vm.auth.SignQuote(NewBody(m, reportData))
+	body := NewBody(m, reportData)
+	body.TEETCBSVN = vm.auth.platform.TEETCBSVN
+	return vm.auth.SignQuote(body)
 }
 
 // Shutdown stops the VM: later Quote and ExtendRTMR3 calls fail with ErrStopped. It is
