@@ -29,8 +29,12 @@ const (
 	EnvQuoteSource    = "MERO_KMS_QUOTE_SOURCE"
 	EnvTrustedRoot    = "MERO_KMS_TRUSTED_ROOT"
 	EnvComposeHash    = "MERO_KMS_COMPOSE_HASH"
-	EnvChallengeTTL   = "MERO_KMS_CHALLENGE_TTL"
-	EnvMaxChallenges  = "MERO_KMS_MAX_CHALLENGES"
+	// EnvCollateralDir names a local Intel PCS collateral directory (tdx.CollateralDir) node
+	// quotes' TCB status is evaluated from; unset, Intel-rooted quotes are evaluated with
+	// collateral fetched from Intel PCS, simulator quotes with SimulatorTCBInfo.
+	EnvCollateralDir = "MERO_KMS_COLLATERAL_DIR"
+	EnvChallengeTTL  = "MERO_KMS_CHALLENGE_TTL"
+	EnvMaxChallenges = "MERO_KMS_MAX_CHALLENGES"
 	// EnvMaxChallengesPerPeer and EnvMaxChallengesPerSource bound one peerId's and one source
 	// address's outstanding challenges.
 	EnvMaxChallengesPerPeer   = "MERO_KMS_MAX_CHALLENGES_PER_PEER"
@@ -79,6 +83,8 @@ type Config struct {
 	// ComposeHash is the hex SHA-256 of the app-compose the simulated dstack VM extends into
 	// RTMR3; empty means the hash of the embedded docker-compose.yaml (see kms.ComposeHash).
 	ComposeHash string
+	// CollateralDir is EnvCollateralDir.
+	CollateralDir string
 	// ChallengeTTL and MaxChallenges tune the challenge store (defaults DefaultChallengeTTL,
 	// DefaultMaxChallenges).
 	ChallengeTTL  time.Duration
@@ -102,6 +108,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		QuoteSource:    getenv(EnvQuoteSource),
 		TrustedRoot:    getenv(EnvTrustedRoot),
 		ComposeHash:    getenv(EnvComposeHash),
+		CollateralDir:  getenv(EnvCollateralDir),
 	}
 	if v := getenv(EnvChallengeTTL); v != "" {
 		d, err := time.ParseDuration(v)
