@@ -33,8 +33,11 @@ const (
 	// quotes' TCB status is evaluated from; unset, Intel-rooted quotes are evaluated with
 	// collateral fetched from Intel PCS, simulator quotes with SimulatorTCBInfo.
 	EnvCollateralDir = "MERO_KMS_COLLATERAL_DIR"
-	EnvChallengeTTL  = "MERO_KMS_CHALLENGE_TTL"
-	EnvMaxChallenges = "MERO_KMS_MAX_CHALLENGES"
+	// EnvDstackEndpoint is the dstack guest agent (a unix socket path or http:// URL) of the
+	// dstack quote source; unset, the sockets of dstack.GuestSockets are tried in order.
+	EnvDstackEndpoint = "MERO_KMS_DSTACK_ENDPOINT"
+	EnvChallengeTTL   = "MERO_KMS_CHALLENGE_TTL"
+	EnvMaxChallenges  = "MERO_KMS_MAX_CHALLENGES"
 	// EnvMaxChallengesPerPeer and EnvMaxChallengesPerSource bound one peerId's and one source
 	// address's outstanding challenges.
 	EnvMaxChallengesPerPeer   = "MERO_KMS_MAX_CHALLENGES_PER_PEER"
@@ -55,6 +58,8 @@ const (
 	// QuoteSourceSimulator and QuoteSourceConfigFS are the values of MERO_KMS_QUOTE_SOURCE.
 	QuoteSourceSimulator = "simulator"
 	QuoteSourceConfigFS  = "configfs"
+	// QuoteSourceDstack takes quotes from the dstack guest agent of a Phala/dstack CVM.
+	QuoteSourceDstack = "dstack"
 )
 
 // maxPolicyBytes bounds a fetched policy.
@@ -85,6 +90,8 @@ type Config struct {
 	ComposeHash string
 	// CollateralDir is EnvCollateralDir.
 	CollateralDir string
+	// DstackEndpoint is EnvDstackEndpoint.
+	DstackEndpoint string
 	// ChallengeTTL and MaxChallenges tune the challenge store (defaults DefaultChallengeTTL,
 	// DefaultMaxChallenges).
 	ChallengeTTL  time.Duration
@@ -109,6 +116,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		TrustedRoot:    getenv(EnvTrustedRoot),
 		ComposeHash:    getenv(EnvComposeHash),
 		CollateralDir:  getenv(EnvCollateralDir),
+		DstackEndpoint: getenv(EnvDstackEndpoint),
 	}
 	if v := getenv(EnvChallengeTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -155,8 +163,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, outcome.UsageErrorf("%s: required (one of %s)", EnvProfile, strings.Join(release.ProfileNames(), ", "))
 	case c.PolicyURL == "":
 		return c, outcome.UsageErrorf("%s: required (http(s):// or file:// URL of attestation-policy-%s.json)", EnvPolicyURL, c.Profile)
-	case c.QuoteSource != QuoteSourceSimulator && c.QuoteSource != QuoteSourceConfigFS:
-		return c, outcome.UsageErrorf("%s: %q, want %s or %s", EnvQuoteSource, c.QuoteSource, QuoteSourceSimulator, QuoteSourceConfigFS)
+	case c.QuoteSource != QuoteSourceSimulator && c.QuoteSource != QuoteSourceConfigFS && c.QuoteSource != QuoteSourceDstack:
+		return c, outcome.UsageErrorf("%s: %q, want %s, %s or %s", EnvQuoteSource, c.QuoteSource, QuoteSourceSimulator, QuoteSourceDstack, QuoteSourceConfigFS)
 	case c.ChallengeTTL < 0:
 		return c, outcome.UsageErrorf("%s: %s is negative", EnvChallengeTTL, c.ChallengeTTL)
 	case c.MaxChallenges < 0:

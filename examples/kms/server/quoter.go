@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -52,6 +53,24 @@ func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHas
 		}
 	}
 	return vm, nil
+}
+
+// DstackQuoter gets the KMS's quotes from the dstack guest agent of the CVM it runs in
+// (GetQuote over the agent's unix socket): the quote dstack's own tooling verifies, whose
+// RTMR3 is the app's event log.
+type DstackQuoter struct {
+	Client *dstack.GuestClient
+}
+
+// Quote implements Quoter.
+func (d DstackQuoter) Quote(reportData [64]byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := d.Client.GetQuote(ctx, reportData[:])
+	if err != nil {
+		return nil, err
+	}
+	return q.Quote, nil
 }
 
 // ConfigFSQuoter gets quotes from the Linux configfs-tsm interface of a TDX guest

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
@@ -70,6 +71,13 @@ func Start(ctx context.Context, cfg Config, composeHash string, log *outcome.Log
 		roots = func() []byte { return auth.RootPEM() }
 	case QuoteSourceConfigFS:
 		quoter = ConfigFSQuoter{}
+		roots = tdx.IntelRootPEM
+	case QuoteSourceDstack:
+		client, err := dstack.NewGuestClient(cfg.DstackEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvDstackEndpoint, err)
+		}
+		quoter = DstackQuoter{Client: client}
 		roots = tdx.IntelRootPEM
 	}
 	rootPEM := roots()

@@ -14,10 +14,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
+	"github.com/calimero-network/mero-release/pipeline/dstack/guestsim"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -643,4 +647,52 @@ func TestTCBFromRecordedCollateral(t *testing.T) {
 	ch, nonce := f.challenge(peer.ID)
 	code, body := f.post("/get-key", f.getKeyRequest(node, peer, ch, nonce))
 	wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "TCB evaluation")
+}
+
+// TestDstackQuoteSource: the KMS takes its own quotes from the dstack guest agent API (here
+// the simulator on a unix socket); /attest returns a quote whose RTMR3 is the agent's event
+// log replayed and whose MRTD and RTMR0–2 are the pinned dstack OS's.
+func TestDstackQuoteSource(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	dir, err := os.MkdirTemp("", "kms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	agent, err := guestsim.Start(filepath.Join(dir, "dstack.sock"), guestsim.Options{VM: f.kmsVM, KeySeed: []byte("seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	client, err := dstack.NewGuestClient(agent.Socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Policy: policyFor(t, release.LockedReadOnly, nodeImage(release.LockedReadOnly, "")), RootSecret: []byte("0123456789abcdef0123456789abcdef"), Quoter: DstackQuoter{Client: client}, TrustedRoots: f.auth.RootPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, err := kmsclient.New(ts.URL, kmsclient.Options{TrustedRoots: f.auth.RootPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := c.Attest(context.Background(), kmsclient.AttestOptions{Binding: []byte("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtmrs, err := tdx.Replay(f.kmsVM.EventLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := att.Quote.Measurements()
+	if m.RTMR[3] != rtmrs[3] || hex.EncodeToString(m.MRTD[:]) != dstack.PinnedOSImage().MRTD {
+		t.Errorf("attested registers %+v are not the dstack VM's", m.Hex())
+	}
+	// No agent: the KMS answers QuoteUnavailable, not a crash.
+	agent.Close()
+	if _, err := c.Attest(context.Background(), kmsclient.AttestOptions{}); err == nil || !strings.Contains(err.Error(), kmsclient.CodeQuoteUnavailable) {
+		t.Errorf("attest without the agent: %v", err)
+	}
 }
