@@ -67,8 +67,9 @@ func (vm *VM) Measurements() tdx.Measurements {
 	return vm.m
 }
 
-// EventLog returns a copy of the event log: the boot events and every runtime extension.
-// Replaying it yields the RTMRs of Measurements and of every quote.
+// EventLog returns a copy of the event log: the boot events (none for a VM of BootRegisters)
+// and every runtime extension. Replaying it yields the RTMRs of Measurements and of every
+// quote (RTMR3 only, for a VM of BootRegisters).
 func (vm *VM) EventLog() []tdx.Event {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
