@@ -152,9 +152,13 @@ func (m *MeroRelease) ReleaseKms(
 	catalogPr bool,
 ) (*dagger.Directory, error) {
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	rules, err := m.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
 	build := m.kmsBuildOf(kmsSource, dockerfile, kmsBinary)
-	images := build.archives(version)
-	for i, p := range profiles {
+	images := build.archives(rules.Profiles, version)
+	for i, p := range rules.Profiles {
 		path := inputDir + "/images/" + p + ".oci.tar"
 		ctr = ctr.WithMountedFile(path, images[i])
 		args = append(args, "--image", p+"="+path)
@@ -284,7 +288,11 @@ func (m *MeroRelease) ReleaseNodeImage(
 			if _, err := result(ctx, ctr, buildArgs); err != nil {
 				return nil, err
 			}
-			for _, p := range profiles {
+			rules, err := m.rules(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range rules.Profiles {
 				image = append(image, p+"="+builtPath)
 			}
 			args = append(args, "--sbom-input", builtPath)

@@ -404,7 +404,8 @@ func (s *suite) deployment(ctx context.Context, lp *policy.Loaded) KMSDeployment
 	if err != nil {
 		return KMSDeployment{}
 	}
-	return KMSDeployment{ComposeHash: pub.Profiles[lp.Policy.Profile].ComposeHash}
+	rec := pub.Profiles[lp.Policy.Profile]
+	return KMSDeployment{ComposeHash: rec.ComposeHash, Image: rec.Image}
 }
 
 // kmsPublishedOf reads a KMS release's published-mrtds.json once per run (the result, or the

@@ -20,9 +20,9 @@ import (
 	"github.com/anchore/syft/syft/cataloging"
 	kms "github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
-	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -171,7 +171,7 @@ func (f *fixture) nodeProduct() flow.NodeProduct {
 }
 
 func (w *world) kmsProduct() flow.KMSProduct {
-	return flow.KMSProduct{Binary: w.kmsBinary, AppCompose: kms.AppCompose, OSImage: server.DstackOSImage()}
+	return flow.KMSProduct{Binary: w.kmsBinary, AppCompose: kms.AppCompose, OSImage: dstack.PinnedOSImage()}
 }
 
 func (w *world) releaseNode(tag string, mods ...func(*flow.Config)) (*flow.Report, error) {
