@@ -127,9 +127,13 @@ func TestBindingFindings(t *testing.T) {
 		{"sbom without name", "mero-tee-v1.2.0", release.SBOMFile, `no top-level "name"`,
 			jsonEdit(release.SBOMFile, func(m map[string]any) { delete(m, "name") })},
 		{"notes of an rc", "mero-tee-v1.2.0", release.NotesFile, "does not name mero-tee-v1.2.0",
-			func(files map[string][]byte) { files[release.NotesFile] = []byte("# mero-tee v1.2.0-rc.1\n\nmero-tee-v1.2.0 soon\n") }},
+			func(files map[string][]byte) {
+				files[release.NotesFile] = []byte("# mero-tee v1.2.0-rc.1\n\nmero-tee-v1.2.0 soon\n")
+			}},
 		{"notes without title", "mero-kms-v1.2.0", release.NotesFile, "no title",
-			func(files map[string][]byte) { files[release.NotesFile] = []byte("## Changelog\n\n- mero-kms-v1.2.0\n") }},
+			func(files map[string][]byte) {
+				files[release.NotesFile] = []byte("## Changelog\n\n- mero-kms-v1.2.0\n")
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
