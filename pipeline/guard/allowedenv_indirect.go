@@ -61,7 +61,9 @@ func (r scriptRef) trackGitHubEnv(f *syntax.File) {
 }
 
 // wrappers are commands that run their operands as a command (env also takes NAME=value).
-func wrappers() []string { return []string{"env", "sudo", "command", "builtin", "exec", "nohup", "time"} }
+func wrappers() []string {
+	return []string{"env", "sudo", "command", "builtin", "exec", "nohup", "time"}
+}
 
 // shells are the interpreters whose -c operand is a script.
 func shells() []string { return []string{"bash", "sh", "dash", "zsh", "ksh"} }
