@@ -200,6 +200,8 @@ func scanFile(name string, content []byte) (*workflowScanner, error) {
 }
 
 func (s *workflowScanner) add(line int, name, where string) {
+	// The YAML parser also breaks lines at a lone '\r'; a finding stays within the file's lines.
+	line = min(max(line, 1), len(s.lineStarts))
 	f := Finding{File: s.file, Line: line, Name: name, Where: where}
 	if !s.seen[f] {
 		s.seen[f] = true
