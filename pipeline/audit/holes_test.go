@@ -294,3 +294,44 @@ func TestMissingChecksumsOrBundleIsExit11(t *testing.T) {
 		})
 	}
 }
+
+func TestParseCertificateIdentity(t *testing.T) {
+	good := map[string]audit.Config{
+		"https://github.com/calimero-network/mero-tee/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.2.0": {
+			Repository: "calimero-network/mero-tee", Workflow: ".github/workflows/release-kms-phala.yaml", RefPattern: `refs/tags/mero-kms-v1\.2\.0`},
+		"https://github.com/o/r/.github/workflows/x.yml@refs/tags/<tag>": {Repository: "o/r", Workflow: ".github/workflows/x.yml", RefPattern: "refs/tags/<tag>"},
+	}
+	for in, want := range good {
+		got, err := audit.ParseCertificateIdentity(in)
+		if err != nil || got.Repository != want.Repository || got.Workflow != want.Workflow || got.RefPattern != want.RefPattern {
+			t.Errorf("%s: %+v %v, want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "o/r", "https://github.com/o/r@refs/tags/x", "https://evil.example/o/r/.github/workflows/x.yml@refs/tags/x",
+		"https://github.com/o/r/.github/workflows/x.yml", "https://github.com/o/r/.github/workflows/../x.yml@refs/tags/x", "https://github.com/o/r/.github/workflows/x.yml@main"} {
+		if _, err := audit.ParseCertificateIdentity(bad); outcome.Code(err) != outcome.Usage {
+			t.Errorf("%q: %v, want a usage error", bad, err)
+		}
+	}
+	// The parsed identity audits a keyless release: the right one passes, another ref fails.
+	k := newKeyless(t)
+	tag := release.MustParseTag("mero-tee-v1.2.0")
+	wf := ".github/workflows/release-node-image-gcp.yaml"
+	s := k.signer(t, signtest.GitHubClaims{Repository: repo, Workflow: wf, Ref: "refs/tags/" + tag.String()})
+	st := newDir(t)
+	publishRelease(t, st, audittest.Options{Tag: tag, Signer: s}, nil)
+	for id, code := range map[string]int{
+		"https://github.com/" + repo + "/" + wf + "@refs/tags/" + tag.String(): outcome.OK,
+		"https://github.com/" + repo + "/" + wf + "@refs/tags/<tag>":           outcome.OK,
+		"https://github.com/" + repo + "/" + wf + "@refs/tags/mero-tee-v1.1.0": outcome.VerificationFailed,
+	} {
+		cfg, err := audit.ParseCertificateIdentity(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TrustedRoot = k.trusted
+		if _, err, log := run(t, st, tag, cfg); outcome.Code(err) != code {
+			t.Errorf("%s: exit %d, want %d\n%s", id, outcome.Code(err), code, log)
+		}
+	}
+}
