@@ -14,6 +14,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/sign/signtest"
 	"github.com/calimero-network/mero-release/pipeline/store"
+	"github.com/calimero-network/mero-release/pipeline/verified"
 )
 
 // failsOn reports whether the report has a failure of the check on the subject whose message
@@ -333,5 +334,46 @@ func TestParseCertificateIdentity(t *testing.T) {
 		if _, err, log := run(t, st, tag, cfg); outcome.Code(err) != code {
 			t.Errorf("%s: exit %d, want %d\n%s", id, outcome.Code(err), code, log)
 		}
+	}
+}
+
+// TestTrustVerifiesCounterpartMaterial: Config.Trust is what stages read a counterpart
+// release's material with (pipeline/verified): good material verifies, tampered or unsigned
+// material does not, and a Config without a signer is a usage error.
+func TestTrustVerifiesCounterpartMaterial(t *testing.T) {
+	k, other := newKey(t), newKey(t)
+	tag := release.MustParseTag("mero-tee-v1.2.0")
+	cases := map[string]struct {
+		tamper func(map[string][]byte)
+		skip   string
+		cfg    audit.Config
+		code   int
+	}{
+		"good":             {cfg: audit.Config{PublicKey: k.pub}, code: outcome.OK},
+		"another signer":   {cfg: audit.Config{PublicKey: other.pub}, code: outcome.VerificationFailed},
+		"tampered content": {cfg: audit.Config{PublicKey: k.pub}, code: outcome.VerificationFailed, tamper: func(f map[string][]byte) { f[release.PublishedMRTDsFile][10] ^= 1 }},
+		"no bundle":        {cfg: audit.Config{PublicKey: k.pub}, code: outcome.MissingAsset, skip: release.BundleName(release.PublishedMRTDsFile)},
+		"no checksums":     {cfg: audit.Config{PublicKey: k.pub}, code: outcome.MissingAsset, skip: release.ChecksumsFile},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			st := newDir(t)
+			var skip []string
+			if tc.skip != "" {
+				skip = append(skip, tc.skip)
+			}
+			publishRelease(t, st, audittest.Options{Tag: tag, Signer: k.signer}, tc.tamper, skip...)
+			trust, err := tc.cfg.Trust(tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := verified.Fetch(context.Background(), st, tag.String(), release.PublishedMRTDsFile, trust)
+			if outcome.Code(err) != tc.code || (err == nil) != (v != nil) {
+				t.Fatalf("exit %d (%v), want %d", outcome.Code(err), err, tc.code)
+			}
+		})
+	}
+	if _, err := (audit.Config{}).Trust(tag); outcome.Code(err) != outcome.Usage {
+		t.Fatalf("no signer: %v", err)
 	}
 }

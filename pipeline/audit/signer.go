@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sign"
+	"github.com/calimero-network/mero-release/pipeline/verified"
 )
 
 // PinnedKeyFile is where a repository pins the public key its key-signed releases are audited
@@ -35,3 +38,15 @@ func ParseCertificateIdentity(identity string) (Config, error) {
 
 // tagPlaceholder stands for the audited tag in a ref pattern.
 const tagPlaceholder = "<tag>"
+
+// Trust is the expected signer of the release tag as pipeline/verified takes it: the key or the
+// keyless identity the auditor checks for that tag (for keyless releases, the workflow of the
+// tag's family at refs/tags/<tag>). Stages use it to verify a counterpart release's material
+// before they read it. A Config without a signer is a usage error.
+func (cfg Config) Trust(tag release.Tag) (verified.Trust, error) {
+	p, _, err := cfg.signaturePolicy(tag)
+	if err != nil {
+		return verified.Trust{}, err
+	}
+	return verified.Trust{Policy: p, Verifier: sign.NewVerifier(cfg.TrustedRoot)}, nil
+}
