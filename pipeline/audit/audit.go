@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -83,10 +84,14 @@ const (
 	CheckSignatures Check = "signatures"
 	CheckChecksums  Check = "checksums"
 	CheckPolicies   Check = "policies"
+	// CheckBinding: every asset that names a release names this tag (no replay under another tag).
+	CheckBinding Check = "tag-binding"
 )
 
 // Checks lists the checks in report order.
-func Checks() []Check { return []Check{CheckAssets, CheckSignatures, CheckChecksums, CheckPolicies} }
+func Checks() []Check {
+	return []Check{CheckAssets, CheckSignatures, CheckChecksums, CheckPolicies, CheckBinding}
+}
 
 // Title is a human name for the check.
 func (c Check) Title() string {
@@ -97,6 +102,8 @@ func (c Check) Title() string {
 		return "Signature validity"
 	case CheckChecksums:
 		return "Checksum consistency"
+	case CheckBinding:
+		return "Tag binding"
 	default:
 		return "Policy validation"
 	}
@@ -248,7 +255,7 @@ type auditor struct {
 
 	mu       sync.Mutex
 	findings []Finding
-	policies map[string][]byte // policy file → content, kept from the checksum stream
+	kept     map[string][]byte // asset → content (keepLimit), kept from the checksum stream
 }
 
 func (a *auditor) add(f Finding) {
@@ -291,7 +298,7 @@ func (a *auditor) run(ctx context.Context) error {
 	}
 	a.report.Class = release.Classify(a.tag, release.ParseTags(names))
 	if rel.Draft {
-		a.warn(CheckAssets, tag, "the release is a draft (not published yet)")
+		a.fail(CheckAssets, tag, outcome.VerificationFailed, "the release is a draft: it was never published, and a draft never passes the audit")
 	}
 
 	expected := release.ExpectedAssets(a.tag.Family)
@@ -301,7 +308,7 @@ func (a *auditor) run(ctx context.Context) error {
 	}
 	a.completeness(expected, rel)
 
-	bundles := a.fetchBundles(ctx, expected, present)
+	bundles := a.fetchBundles(ctx, present)
 	sums, checksumsOK := a.loadChecksums(ctx, present, bundles)
 
 	// Content assets: hashed against checksums.sha256 and verified against their bundles in
@@ -329,8 +336,9 @@ func (a *auditor) run(ctx context.Context) error {
 		}
 		a.checksumFindings(rep)
 	}
-	for _, name := range expected.Content {
-		if !verified[name] && present[name] {
+	// Every other asset is still read: its bundle verified, its content kept for the checks.
+	for _, as := range rel.Assets {
+		if name := as.Name; !verified[name] && !isBundle(name) {
 			rc, err := a.open(ctx, name, bundles[name])
 			if err != nil {
 				a.failErr(CheckSignatures, name, err)
@@ -349,10 +357,11 @@ func (a *auditor) run(ctx context.Context) error {
 	if a.tag.Family == release.KMS {
 		a.checkPolicies(expected, present)
 	}
+	a.checkBinding(present)
 	return ctx.Err()
 }
 
-// completeness records a finding for every expected asset and a warning for unexpected ones.
+// completeness records a finding for every expected asset (unexpected ones: unexpectedAssets).
 func (a *auditor) completeness(expected release.Assets, rel *store.Release) {
 	held := map[string]store.Asset{}
 	for _, as := range rel.Assets {
@@ -366,21 +375,20 @@ func (a *auditor) completeness(expected release.Assets, rel *store.Release) {
 			a.fail(CheckAssets, name, outcome.MissingAsset, "required asset is missing from the release")
 		}
 	}
-	for name := range held {
-		a.warn(CheckAssets, name, "not an expected %s asset", a.tag.Family)
-	}
+	a.unexpectedAssets(held, rel)
 }
 
-// fetchBundles downloads every present bundle of a signed asset (small files), concurrently.
-func (a *auditor) fetchBundles(ctx context.Context, expected release.Assets, present map[string]bool) map[string][]byte {
+// fetchBundles downloads the bundle of every present asset that has one (small files),
+// concurrently: expected or not, every bundle in the release is verified.
+func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map[string][]byte {
 	out := map[string][]byte{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for _, name := range expected.Signed() {
+	for _, name := range slices.Sorted(maps.Keys(present)) {
 		bn := release.BundleName(name)
-		if !present[bn] || !present[name] {
-			continue // completeness reported it
+		if isBundle(name) || !present[bn] {
+			continue // completeness reported a missing expected bundle
 		}
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -473,16 +481,16 @@ func (a *auditor) open(ctx context.Context, name string, bundle []byte) (io.Read
 	}
 	t := &tee{rc: rc}
 	var w []io.Writer
-	if isPolicyFile(name) {
-		t.keep = &limitedBuffer{limit: maxSmallFile}
+	if limit, prefix := keepLimit(name); limit > 0 {
+		t.keep = &limitedBuffer{limit: limit, prefix: prefix}
 		w = append(w, t.keep)
 		t.onClose = func() {
-			if !t.keep.overflow && t.readErr == nil {
+			if (!t.keep.overflow || t.keep.prefix) && t.readErr == nil {
 				a.mu.Lock()
-				if a.policies == nil {
-					a.policies = map[string][]byte{}
+				if a.kept == nil {
+					a.kept = map[string][]byte{}
 				}
-				a.policies[name] = t.keep.Bytes()
+				a.kept[name] = t.keep.Bytes()
 				a.mu.Unlock()
 			}
 		}
@@ -553,16 +561,21 @@ func (t *tee) Close() error {
 	return t.rc.Close()
 }
 
-// limitedBuffer keeps at most limit bytes and notes an overflow.
+// limitedBuffer keeps at most limit bytes and notes an overflow; with prefix it keeps the first
+// limit bytes of a longer stream.
 type limitedBuffer struct {
 	bytes.Buffer
 	limit    int
+	prefix   bool
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if b.Len()+len(p) > b.limit {
 		b.overflow = true
+		if b.prefix {
+			b.Buffer.Write(p[:b.limit-b.Len()])
+		}
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
@@ -599,7 +612,7 @@ func (a *auditor) checkPolicies(expected release.Assets, present map[string]bool
 			continue // completeness reported it
 		}
 		a.mu.Lock()
-		data, ok := a.policies[name]
+		data, ok := a.kept[name]
 		a.mu.Unlock()
 		if !ok {
 			a.fail(CheckPolicies, name, outcome.General, "could not be read")

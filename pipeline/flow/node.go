@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sbom"
 	"github.com/calimero-network/mero-release/pipeline/store"
+	"github.com/calimero-network/mero-release/pipeline/verified"
 )
 
 // NodeImage is one profile's node image, as recorded in node-image-manifest.json.
@@ -169,7 +170,7 @@ func (n *nodeRun) candidatePolicyStage() Stage {
 			published := map[release.Profile]*policy.Policy{}
 			var refused []string
 			for _, p := range release.Profiles() {
-				pol, err := readPolicyFrom(ctx, n.cfg.Store, kmsTag, p)
+				pol, err := readPolicyFrom(ctx, n.cfg.Store, kmsTag, p, n.cfg.Audit)
 				if err != nil {
 					return err
 				}
@@ -235,7 +236,7 @@ func (n *nodeRun) policyNodes(ctx context.Context, published map[release.Profile
 			if err != nil {
 				return nil, fmt.Errorf("%s: node_versions: %w", p.PolicyFile(), err)
 			}
-			pub, err := readPublishedFrom(ctx, n.cfg.Store, release.Tag{Family: release.Node, Version: ver})
+			pub, err := readPublishedFrom(ctx, n.cfg.Store, release.Tag{Family: release.Node, Version: ver}, n.cfg.Audit)
 			if err != nil {
 				n.cfg.Log.Warnf("candidate policy: node image %s, which the published policy lists, is left out: %v", v, err)
 				continue
@@ -256,17 +257,18 @@ func holds(p *policy.Policy, r measure.Record) error {
 	return p.Accepts(r, tcb)
 }
 
-// readPolicyFrom reads attestation-policy-{p}.json of a KMS release in the store.
-func readPolicyFrom(ctx context.Context, st store.Store, tag release.Tag, p release.Profile) (*policy.Policy, error) {
-	rc, err := st.OpenAsset(ctx, tag.String(), p.PolicyFile())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, outcome.MissingAssetErrorf("%s: %s: not found", tag, p.PolicyFile())
-	}
+// readPolicyFrom reads attestation-policy-{p}.json of a KMS release in the store, verified
+// first like every counterpart material (pipeline/verified, the signer of signer).
+func readPolicyFrom(ctx context.Context, st store.Store, tag release.Tag, p release.Profile, signer audit.Config) (*policy.Policy, error) {
+	trust, err := signer.Trust(tag)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tag, err)
 	}
-	defer rc.Close()
-	pol, err := policy.Load(rc)
+	v, err := verified.Fetch(ctx, st, tag.String(), p.PolicyFile(), trust)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.Load(bytes.NewReader(v.Data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", tag, p.PolicyFile(), err)
 	}

@@ -120,6 +120,7 @@ type world struct {
 func (f *fixture) world(t *testing.T) *world {
 	t.Helper()
 	w := &world{World: e2etest.New(t), f: f, t: t, kmsBinary: f.smallBinary}
+	w.World.Signer = f.signer // counterparts are read only after their bundles verify
 	w.work = filepath.Join(w.Root, "work")
 	w.repo = gitRepo(t, filepath.Join(w.Root, "repo"),
 		commit{"feat(kms): key rotation (#12)", f.created.Add(-2 * time.Hour)},
@@ -386,6 +387,7 @@ func TestPipelines(t *testing.T) {
 	t.Run("prebuilt images and registry push", func(t *testing.T) { t.Parallel(); testPrebuiltImages(t, f) })
 	t.Run("hotfix", func(t *testing.T) { t.Parallel(); testHotfix(t, f) })
 	t.Run("node hotfix with changed measurements", func(t *testing.T) { t.Parallel(); testNodeHotfixCandidate(t, f) })
+	t.Run("tampered counterpart", func(t *testing.T) { t.Parallel(); testTamperedCounterpart(t, f) })
 }
 
 // testLocalRC is release-local: a node-image rc, then a KMS rc paired with it; then both again.
