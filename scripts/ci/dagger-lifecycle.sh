@@ -76,7 +76,7 @@ if [ "${#stable_tags[@]}" = 4 ]; then
   final=$prev
   # every stable and hotfix release is in the one store, and the auditor passes each through Dagger
   for tag in "${stable_tags[@]}"; do
-    if dcall audit --tag "$tag" --store "$final" --key "$final/work/keys/cosign.pub" >"$work/out" 2>    if dcall audit --tag "$tag" --store "$final" >"$work/out" 2>&1; then1; then
+    if dcall audit --tag "$tag" --store "$final" --key "$final/work/keys/cosign.pub" >"$work/out" 2>&1; then
       pass "dagger call audit $tag"
     else
       fail "dagger call audit $tag:"; tail -15 "$work/out"
