@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"dagger/mero-release/internal/dagger"
@@ -34,11 +35,20 @@ func (m *MeroRelease) GuardAllowedEnv(
 
 // GuardPrDocs fails when a PR changes release files without docs (SPEC §4.1).
 //
-// When the catalog changes, the notes must also mention every new entry.
+// When the catalog changes, the notes must also mention every new entry: the PR body
+// (--pr-body) or a notes file. With --git-range the changed paths and both catalogs are read
+// from the source's git history (go-git; the checkout needs both ends).
 func (m *MeroRelease) GuardPrDocs(
 	ctx context.Context,
-	// Paths the PR changes (git diff --name-only).
+	// Paths the PR changes (git diff --name-only); or give --git-range.
+	// +optional
 	changed []string,
+	// BASE..HEAD of the source's git history, e.g. HEAD^1..HEAD for a pull request's merge commit.
+	// +optional
+	gitRange string,
+	// The pull request's body: it must name every new catalog pair.
+	// +optional
+	prBody string,
 	// compatibility-catalog.json before the PR.
 	// +optional
 	baseCatalog *dagger.File,
@@ -49,11 +59,24 @@ func (m *MeroRelease) GuardPrDocs(
 	// +optional
 	notes *dagger.File,
 ) (string, error) {
-	ctr := m.Container().WithNewFile(inputDir+"/changed.txt", strings.Join(changed, "\n")+"\n")
+	ctr := m.Container()
+	args := []string{"guard", "pr-docs"}
+	if gitRange != "" {
+		if len(changed) > 0 {
+			return "", fmt.Errorf("guard-pr-docs: give --changed or --git-range, not both")
+		}
+		args = append(args, "--git-range", gitRange)
+	} else {
+		ctr = ctr.WithNewFile(inputDir+"/changed.txt", strings.Join(changed, "\n")+"\n")
+		args = append(args, "--changed", inputDir+"/changed.txt")
+	}
+	if prBody != "" {
+		ctr = ctr.WithNewFile(inputDir+"/pr-body.md", prBody)
+		args = append(args, "--notes", inputDir+"/pr-body.md")
+	}
 	ctr, base := withFile(ctr, "base-catalog.json", baseCatalog)
 	ctr, head := withFile(ctr, "head-catalog.json", headCatalog)
 	ctr, notesPath := withFile(ctr, "notes.md", notes)
-	args := []string{"guard", "pr-docs", "--changed", inputDir + "/changed.txt"}
 	args = append(args, flag("base-catalog", base)...)
 	args = append(args, flag("head-catalog", head)...)
 	args = append(args, flag("notes", notesPath)...)

@@ -124,9 +124,14 @@ func (m *MeroRelease) ReleaseKms(
 	// Registry token with packages:write (GHCR_TOKEN).
 	// +optional
 	ghcrToken *dagger.Secret,
-	// Release author's notes (Markdown with the sections the class requires).
+	// Release author's notes (Markdown with the sections the class requires); default: the
+	// notes convention, release-notes/<tag>.md of the history (the source unless --history).
 	// +optional
 	authorNotes *dagger.File,
+	// Git repository whose history, tags and release-notes/<tag>.md feed the notes and the
+	// hotfix rule (default: the source), e.g. the scratch history of the lifecycle.
+	// +optional
+	history *dagger.Directory,
 	// Cosign private key; default: a local key pair kept in the state's work/keys.
 	// +optional
 	signingKey *dagger.Secret,
@@ -165,6 +170,8 @@ func (m *MeroRelease) ReleaseKms(
 		ctr = ctr.WithEnvVariable("GITHUB_ACTOR", registryUsername)
 	}
 	ctr, notesPath := withFile(ctr, "author-notes.md", authorNotes)
+	ctr, historyPath := withDir(ctr, "history", history)
+	args = append(args, flag("history", historyPath)...)
 	args = append([]string{"release-kms", "--tag", tag, "--version", version}, args...)
 	args = append(args, flag("counterpart", counterpart)...)
 	args = append(args, flag("registry", registry)...)
@@ -223,9 +230,14 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// GCP service-account key (GCP_SERVICE_ACCOUNT_KEY), for --provider gcp.
 	// +optional
 	gcpServiceAccountKey *dagger.Secret,
-	// Release author's notes (Markdown with the sections the class requires).
+	// Release author's notes (Markdown with the sections the class requires); default: the
+	// notes convention, release-notes/<tag>.md of the history (the source unless --history).
 	// +optional
 	authorNotes *dagger.File,
+	// Git repository whose history, tags and release-notes/<tag>.md feed the notes and the
+	// hotfix rule (default: the source), e.g. the scratch history of the lifecycle.
+	// +optional
+	history *dagger.Directory,
 	// KMS executable E2E runs as processes (default: the sample KMS inside the CLI).
 	// +optional
 	kmsBinary *dagger.File,
@@ -293,6 +305,8 @@ func (m *MeroRelease) ReleaseNodeImage(
 		ctr = ctr.WithSecretVariable("GCP_SERVICE_ACCOUNT_KEY", gcpServiceAccountKey)
 	}
 	ctr, notesPath := withFile(ctr, "author-notes.md", authorNotes)
+	ctr, historyPath := withDir(ctr, "history", history)
+	args = append(args, flag("history", historyPath)...)
 	args = append([]string{"release-node-image", "--tag", tag, "--version", version, "--provider", provider}, args...)
 	args = append(args, flag("counterpart", counterpart)...)
 	args = append(args, repeated("image", image)...)

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/telemetry"
 )
 
 // app carries what every command needs: streams, the environment and the SPEC §9 logger.
@@ -21,17 +24,31 @@ type app struct {
 	getenv func(string) string
 	log    *outcome.Logger
 	json   bool
+	// tracer records the release pipelines' stages as spans (nil: none; see pipeline/telemetry).
+	tracer trace.Tracer
 }
 
 // run executes the CLI and returns the process exit code (SPEC §9).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, log: outcome.NewLogger(stderr)}
+	ctx, tracing, err := telemetry.Start(ctx, getenv)
+	if err != nil {
+		a.log.Warnf("%v", err)
+	}
+	a.tracer = tracing.Tracer
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			a.log.Warnf("%v", err)
+		}
+	}()
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if err == nil {
 		return outcome.OK
 	}

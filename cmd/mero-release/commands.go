@@ -6,7 +6,7 @@ import "github.com/spf13/cobra"
 func (a *app) commands() []*cobra.Command {
 	return []*cobra.Command{
 		a.versionCommand(), a.profilesCommand(),
-		a.releaseLocalCommand(), a.releaseKMSCommand(), a.releaseNodeCommand(),
+		a.releaseLocalCommand(), a.releaseKMSCommand(), a.releaseNodeCommand(), a.lifecycleCommand(),
 		a.buildKMSImageCommand(), a.buildNodeImageCommand(),
 		a.parseQuoteCommand(), a.tdxsimCommand(),
 		a.catalogCommand(),

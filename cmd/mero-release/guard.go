@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/guard"
+	"github.com/calimero-network/mero-release/pipeline/notes"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -166,8 +166,9 @@ catalog changes, every new or changed pair must be named in the notes (--notes: 
 notes; one line with both versions, e.g. "KMS 1.3.0 / node 1.3.0").
 
 The changed paths come from --changed (a file with one path per line, - for stdin) or from
---git-range BASE..HEAD (git diff --name-only in the current directory; the catalogs are then read
-with git show unless --base-catalog/--head-catalog are given). Exit 10 when blocked.`,
+--git-range BASE..HEAD (the repository in the current directory, read with go-git: no git binary;
+the catalogs are then read at BASE and HEAD unless --base-catalog/--head-catalog are given).
+Exit 10 when blocked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -280,42 +281,16 @@ func (a *app) guardCatalog(flag, name string) (*catalog.Catalog, error) {
 	return c, nil
 }
 
-// guardSplitRange checks a BASE..HEAD range.
-func guardSplitRange(r string) (base, head string, err error) {
-	base, head, ok := strings.Cut(r, "..")
-	if !ok || base == "" || head == "" || strings.HasPrefix(head, ".") || strings.HasPrefix(base, "-") || strings.HasPrefix(head, "-") {
-		return "", "", outcome.UsageErrorf("--git-range %q: want BASE..HEAD, e.g. origin/main..HEAD", r)
-	}
-	return base, head, nil
-}
-
-// guardRunGit runs git in the current directory and returns its standard output.
-func guardRunGit(ctx context.Context, args ...string) ([]byte, error) {
-	c := exec.CommandContext(ctx, "git", args...)
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	out, err := c.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
-// guardGitChanged lists the paths changed in a range (git diff --name-only BASE..HEAD).
+// guardGitChanged lists the paths changed in a range of the repository in the current
+// directory (go-git: git diff --name-only --no-renames BASE..HEAD).
 func guardGitChanged(ctx context.Context, r string) ([]string, error) {
-	base, head, err := guardSplitRange(r)
+	base, head, err := notes.SplitRange(r)
 	if err != nil {
 		return nil, err
 	}
-	out, err := guardRunGit(ctx, "diff", "--name-only", "--no-renames", base+".."+head, "--")
+	paths, err := notes.ChangedPaths(ctx, ".", base, head)
 	if err != nil {
-		return nil, outcome.UsageErrorf("--git-range %s: %v", r, err)
-	}
-	var paths []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			paths = append(paths, l)
-		}
+		return nil, fmt.Errorf("--git-range %s: %w", r, err)
 	}
 	return paths, nil
 }
@@ -330,17 +305,13 @@ func (a *app) guardGitCatalogs(ctx context.Context, r string, changed []string) 
 	if !slices.Contains(changed, file) {
 		return nil, nil, nil
 	}
-	base, head, _ := guardSplitRange(r)
+	base, head, err := notes.SplitRange(r)
+	if err != nil {
+		return nil, nil, err
+	}
 	load := func(rev string) (*catalog.Catalog, error) {
-		exists, err := guardRunGit(ctx, "ls-tree", "--name-only", rev, "--", file)
-		if err != nil {
-			return nil, outcome.UsageErrorf("--git-range %s: %v", r, err)
-		}
-		if strings.TrimSpace(string(exists)) == "" {
-			return nil, nil
-		}
-		data, err := guardRunGit(ctx, "show", rev+":"+file)
-		if err != nil {
+		data, ok, err := notes.FileAt(ctx, ".", rev, file)
+		if err != nil || !ok {
 			return nil, err
 		}
 		c, err := catalog.Load(bytes.NewReader(data))

@@ -255,7 +255,7 @@ func TestGuardPRDocsGitRange(t *testing.T) {
 	guardExpect(t, "documented", code, stderr, 0, "[PASS] documentation: documented in CHANGELOG.md", "[PASS] catalog notes (kms 1.3.0, node image 1.2.0): mentioned on line 1")
 
 	code, _, stderr = guardCLI(t, nil, "", "guard", "pr-docs", "--git-range", "nope..HEAD")
-	guardExpect(t, "unknown revision", code, stderr, 2, "--git-range nope..HEAD: git diff")
+	guardExpect(t, "unknown revision", code, stderr, 2, "--git-range nope..HEAD: repository", `revision "nope"`)
 }
 
 // dependencyFixture writes a store with mero-tee-v1.2.0 (measured) and mero-tee-v1.4.0 (without

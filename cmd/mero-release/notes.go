@@ -41,8 +41,11 @@ Generated sections: Changelog (commits grouped by Conventional Commit type, PR l
 --repo-url or GITHUB_SERVER_URL/GITHUB_REPOSITORY, contributors), MRTD/RTMR changes (with
 --measurements, compared with --previous-measurements) and Compatible versions (--compatible,
 and the tested pairs of --catalog).
-The author's "## Section" headings fill the other sections. A section the class requires that
-is neither written nor generated exits 10 naming it. Without -o the notes go to stdout.`,
+The author's "## Section" headings fill the other sections; they are read from --author-notes,
+by default from the repository's release-notes/<tag>.md (the notes convention; start one with
+` + "`notes init --tag T`" + `). A stable or hotfix tag without that file, or a section its class
+requires that is neither written nor generated, exits 10 naming it. Without -o the notes go to
+stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, err := a.notesInput(cmd, f)
@@ -77,13 +80,14 @@ is neither written nor generated exits 10 naming it. Without -o the notes go to 
 			return nil
 		},
 	}
+	c.AddCommand(a.notesInitCommand())
 	fl := c.Flags()
 	fl.StringVar(&f.tag, "tag", "", "the release tag, e.g. mero-kms-v1.4.0")
 	fl.StringVar(&f.repo, "repo", ".", "the git repository (work tree or any directory inside it)")
 	fl.StringVar(&f.ref, "ref", "", "where the history ends (default: the tag when it exists, else HEAD)")
 	fl.StringVar(&f.class, "class", "", "stable, rc or hotfix (default: classified from the repository's tags)")
 	fl.StringVar(&f.previous, "previous", "", "the previous tag the history starts from (default: from the repository's tags)")
-	fl.StringVar(&f.author, "author-notes", "", "the author-written notes file (Markdown, \"## Section\" headings)")
+	fl.StringVar(&f.author, "author-notes", "", "the author-written notes file (Markdown, \"## Section\" headings; default REPO/release-notes/<tag>.md)")
 	fl.StringVar(&f.measurements, "measurements", "", "this release's published-mrtds.json")
 	fl.StringVar(&f.prevMeasurements, "previous-measurements", "", "the previous release's published-mrtds.json, to compare with")
 	fl.StringSliceVar(&f.compatible, "compatible", nil, "the counterpart versions the compatibility catalog pairs this release with (V,V…)")
@@ -160,6 +164,17 @@ func (a *app) notesInput(cmd *cobra.Command, f notesFlags) (notes.Input, error) 
 		if err != nil {
 			return notes.Input{}, fmt.Errorf("%s: %w", f.author, err)
 		}
+	} else {
+		path := notes.ConventionFile(f.repo, tag)
+		if err := notes.RequireAuthorFile(path, tag, in.Class); err != nil {
+			// the sections the class requires then fail below, each named
+			a.log.Warnf("%v", err)
+		} else if in.Author, err = notes.LoadAuthorFile(path, tag, in.Class); err != nil {
+			return notes.Input{}, err
+		}
+		if len(in.Author.Sections) > 0 || in.Author.Intro != "" {
+			a.log.Infof("the author's notes are %s", path)
+		}
 	}
 	if f.catalog != "" {
 		cat, err := a.catalogLoad(f.catalog)
@@ -215,4 +230,68 @@ func notesFlatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// notesInitCommand is `mero-release notes init`: the skeleton of a tag's notes file.
+func (a *app) notesInitCommand() *cobra.Command {
+	var tagFlag, repo, class, out string
+	c := &cobra.Command{
+		Use:   "init --tag T [--repo DIR] [--class C] [-o FILE]",
+		Short: "Write the skeleton of a tag's release notes at release-notes/<tag>.md",
+		Long: `Writes REPO/release-notes/<tag>.md (the notes convention every release reads by default) with an
+empty "## Section" for every section the tag's class needs from its author: Breaking changes and
+Upgrade path for a stable release; CVE or incident, Exact change, Rollback and Why a patch
+release for a hotfix. The class is classified from the repository's tags unless --class is given.
+Changelog, MRTD/RTMR changes and Compatible versions are generated. An empty section counts as
+missing, so an unfilled skeleton still stops the release (exit 10). An existing file is never
+overwritten (exit 2).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tagFlag == "" {
+				return outcome.UsageErrorf("notes init: --tag is required")
+			}
+			tag, err := release.ParseTag(tagFlag)
+			if err != nil {
+				return fmt.Errorf("notes init: --tag: %w", err)
+			}
+			var cl release.Class
+			if class != "" {
+				if cl, err = release.ParseClass(class); err != nil {
+					return fmt.Errorf("notes init: --class: %w", err)
+				}
+			} else {
+				tags, err := notes.Tags(cmd.Context(), repo)
+				if err != nil {
+					return fmt.Errorf("notes init: %w", err)
+				}
+				cl = release.Classify(tag, tags)
+			}
+			path := cmp.Or(out, notes.ConventionFile(repo, tag))
+			if _, err := os.Stat(path); err == nil {
+				return outcome.UsageErrorf("notes init: %s exists; edit it (it is never overwritten)", path)
+			}
+			if err := writeFileAtomic(path, notes.Skeleton(tag, cl)); err != nil {
+				return err
+			}
+			need := notes.AuthorSections(cl)
+			var names []string
+			for _, s := range need {
+				names = append(names, string(s))
+			}
+			if len(names) == 0 {
+				a.log.Passf("wrote %s: a %s release needs no section from its author (Changelog is generated)", path, cl)
+			} else {
+				a.log.Passf("wrote %s: fill in %s (a %s release)", path, strings.Join(names, ", "), cl)
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"file": path, "tag": tag.String(), "class": cl, "sections": names})
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&tagFlag, "tag", "", "the release tag, e.g. mero-kms-v1.4.0 (required)")
+	c.Flags().StringVar(&repo, "repo", ".", "the repository (the file goes to REPO/release-notes/<tag>.md)")
+	c.Flags().StringVar(&class, "class", "", "stable, rc or hotfix (default: classified from the repository's tags)")
+	c.Flags().StringVarP(&out, "output", "o", "", "write the skeleton here instead")
+	return c
 }

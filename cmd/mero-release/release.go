@@ -32,13 +32,13 @@ import (
 
 // releaseFlags are the flags both release pipelines share.
 type releaseFlags struct {
-	tag, version, counterpart, storeSpec, work, repo, notes, repoURL string
-	catalog, catalogOut                                              string
-	catalogPR                                                        bool
-	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot          string
-	keyless, skipE2E                                                 bool
-	provider, runID                                                  string
-	gcp                                                              gcpFlags
+	tag, version, counterpart, storeSpec, work, repo, history, notes, repoURL string
+	catalog, catalogOut                                                       string
+	catalogPR                                                                 bool
+	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot                   string
+	keyless, skipE2E                                                          bool
+	provider, runID                                                           string
+	gcp                                                                       gcpFlags
 }
 
 func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
@@ -49,7 +49,8 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.StringVar(&f.storeSpec, "store", "dir:out/releases", "release store: dir:PATH or github:OWNER/REPO (token $GITHUB_TOKEN)")
 	fl.StringVar(&f.work, "work", "out/work", "work directory: assembled assets, images, staging store, report.json")
 	fl.StringVar(&f.repo, "repo", ".", "git repository whose history feeds the release notes; images and examples are resolved from it")
-	fl.StringVar(&f.notes, "author-notes", "", "release author's notes (Markdown, ## sections the class requires)")
+	fl.StringVar(&f.history, "history", "", "git repository whose history, tags and release-notes/<tag>.md feed the notes and the hotfix rule (default --repo)")
+	fl.StringVar(&f.notes, "author-notes", "", "release author's notes (Markdown, ## sections the class requires; default HISTORY/release-notes/<tag>.md, required for stable and hotfix tags)")
 	fl.StringVar(&f.repoURL, "repo-url", "", "repository URL for links in the notes (default from $GITHUB_SERVER_URL/$GITHUB_REPOSITORY)")
 	fl.StringVar(&f.catalog, "catalog", "compatibility-catalog.json", "compatibility catalog to read (default $COMPATIBILITY_CATALOG_PATH or ./compatibility-catalog.json)")
 	fl.StringVar(&f.catalogOut, "catalog-out", "", "where the catalog with the newly tested pair is written (default WORK/compatibility-catalog.json)")
@@ -89,11 +90,17 @@ func (a *app) releaseConfig(cmd *cobra.Command, f *releaseFlags, family release.
 	if err != nil {
 		return flow.Config{}, err
 	}
+	history := ""
+	if f.history != "" {
+		if history, err = filepath.Abs(f.history); err != nil {
+			return flow.Config{}, err
+		}
+	}
 	cfg := flow.Config{
 		Tag: tag, ConfiguredVersion: a.envOr(f.version, family.VersionVariable()), Counterpart: f.counterpart,
-		Store: st, WorkDir: f.work, RepoDir: repo, AuthorNotes: f.notes, RepoURL: f.repoURL,
+		Store: st, WorkDir: f.work, RepoDir: repo, HistoryDir: history, AuthorNotes: f.notes, RepoURL: f.repoURL,
 		CatalogPath: a.envOr(a.flagIfSet(cmd, "catalog", f.catalog), envCatalogPath), CatalogOut: f.catalogOut,
-		SkipE2E: f.skipE2E, Created: created, RunID: a.envOr(f.runID, "GITHUB_RUN_ID"), Log: a.log,
+		SkipE2E: f.skipE2E, Created: created, RunID: a.envOr(f.runID, "GITHUB_RUN_ID"), Log: a.log, Tracer: a.tracer,
 	}
 	if cfg.CatalogPath == "" {
 		cfg.CatalogPath = f.catalog
@@ -416,15 +423,27 @@ func nodeProduct(cfg flow.Config, images []string, sbomPath, sbomKind, packerMan
 
 // releaseLocalCommand is `mero-release release-local`: README's first command.
 func (a *app) releaseLocalCommand() *cobra.Command {
-	var nodeTag, kmsTag, storeSpec, work string
+	var nodeTag, kmsTag, storeSpec, work, repo, line string
+	var lifecycle bool
 	c := &cobra.Command{
 		Use:   "release-local",
 		Short: "A full local release: a node-image rc, then a KMS rc paired with it, audited and E2E-tested",
 		Long: `release-local runs release-node-image and then release-kms on the embedded defaults (examples/,
 the TDX simulator, a local key pair) into a directory store, with the version variables set to
-the tags' versions. Run it again and both releases are found published and only re-audited.`,
+the tags' versions. Run it again and both releases are found published and only re-audited.
+
+With --lifecycle it runs the whole promotion path instead (SPEC §1, §5): node and KMS X.Y.0-rc.1
+→ node and KMS X.Y.0 → a node-image hotfix X.Y.1 whose measurements changed (E2E against
+candidate KMS policies) → the KMS hotfix X.Y.1 with the updated policies, into one store. The
+history the releases are built from is a scratch git repository in WORK/lifecycle/history (the
+tags, the hotfix branch of the stable tag, and the authors' release-notes/<tag>.md); the catalog
+is WORK/compatibility-catalog.json, and each release's catalog pull request is written to
+WORK/lifecycle/catalog-pr/<tag>/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if lifecycle {
+				return a.runLifecycle(cmd.Context(), lifecycleOptions{line: line, store: storeSpec, work: work, repo: repo})
+			}
 			nt, err := release.ParseTag(nodeTag)
 			if err != nil {
 				return err
@@ -434,7 +453,7 @@ the tags' versions. Run it again and both releases are found published and only 
 				return err
 			}
 			start := time.Now()
-			common := []string{"--store", storeSpec, "--work", work}
+			common := []string{"--store", storeSpec, "--work", work, "--repo", repo}
 			steps := [][]string{
 				append([]string{"release-node-image", "--tag", nodeTag, "--version", nt.Version.String()}, common...),
 				append([]string{"release-kms", "--tag", kmsTag, "--version", kt.Version.String(), "--counterpart", nt.Version.String()}, common...),
@@ -457,5 +476,8 @@ the tags' versions. Run it again and both releases are found published and only 
 	c.Flags().StringVar(&kmsTag, "kms-tag", "mero-kms-v1.3.0-rc.1", "KMS tag")
 	c.Flags().StringVar(&storeSpec, "store", "dir:out/releases", "release store")
 	c.Flags().StringVar(&work, "work", "out/work", "work directory")
+	c.Flags().StringVar(&repo, "repo", ".", "the source repository (examples/, the KMS's source)")
+	c.Flags().BoolVar(&lifecycle, "lifecycle", false, "run the whole promotion path: rc → stable → node hotfix with changed measurements → KMS hotfix")
+	c.Flags().StringVar(&line, "line", "1.3", "the minor line X.Y of --lifecycle")
 	return c
 }

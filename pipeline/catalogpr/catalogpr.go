@@ -1,6 +1,8 @@
 // Package catalogpr proposes a compatibility-catalog update as a pull request, never a direct
 // push (SPEC §5): after the E2E suite passes, Ensure opens — or updates — exactly one pull
-// request from the branch mero-release/catalog-<tag> that changes compatibility-catalog.json.
+// request from the branch mero-release/catalog-<tag> that changes compatibility-catalog.json and
+// its generated page docs/compatibility.md (the PR doc guard requires the documentation change)
+// and names every new pair in its body (the guard's catalog-notes rule reads the body).
 // It is idempotent: a rerun with the same content makes no commit and no second pull request,
 // and every step survives a lost answer (it looks before it writes again).
 package catalogpr
@@ -12,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 
 	gh "github.com/google/go-github/v93/github"
@@ -36,6 +40,8 @@ type Options struct {
 	Content []byte
 	// Path is the file in the repository (default catalog.DefaultFile).
 	Path string
+	// DocsPath is the generated documentation of the catalog (default catalog.DocsFile).
+	DocsPath string
 	// Base is the branch the pull request targets (default: the repository's default branch).
 	Base string
 	// Retry paces retries of the GitHub calls (zero value: the defaults).
@@ -105,7 +111,7 @@ func Ensure(ctx context.Context, client *gh.Client, o Options) (*Result, error) 
 	if baseSHA == "" {
 		return nil, outcome.UsageErrorf("catalog pull request: base branch %q does not exist in %s/%s", res.Base, o.Owner, o.Repo)
 	}
-	baseContent, _, err := p.file(ctx, res.Base)
+	baseContent, _, err := p.file(ctx, res.Base, p.path)
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +134,14 @@ func Ensure(ctx context.Context, client *gh.Client, o Options) (*Result, error) 
 	if err := p.ensureBranch(ctx, res.Branch, baseSHA); err != nil {
 		return nil, err
 	}
-	if res.Committed, err = p.commit(ctx, res.Branch, content); err != nil {
+	if res.Committed, err = p.commit(ctx, res.Branch, p.path, content); err != nil {
 		return nil, err
 	}
+	docsCommitted, err := p.commit(ctx, res.Branch, cmp.Or(o.DocsPath, catalog.DocsFile), next.Markdown())
+	if err != nil {
+		return nil, err
+	}
+	res.Committed = res.Committed || docsCommitted
 	if err := p.ensurePull(ctx, res, before); err != nil {
 		return nil, err
 	}
@@ -166,12 +177,12 @@ func (p *prc) refSHA(ctx context.Context, branch string) (string, error) {
 	return sha, err
 }
 
-// file returns the catalog on a branch (nil when absent) and its blob SHA.
-func (p *prc) file(ctx context.Context, branch string) ([]byte, string, error) {
+// file returns a file on a branch (nil when absent) and its blob SHA.
+func (p *prc) file(ctx context.Context, branch, path string) ([]byte, string, error) {
 	var content []byte
 	var sha string
-	err := p.do(ctx, fmt.Sprintf("get %s on %s", p.path, branch), func(ctx context.Context) (err error) {
-		content, sha, err = p.fileOnce(ctx, branch)
+	err := p.do(ctx, fmt.Sprintf("get %s on %s", path, branch), func(ctx context.Context) (err error) {
+		content, sha, err = p.fileOnce(ctx, branch, path)
 		return err
 	})
 	return content, sha, err
@@ -196,12 +207,12 @@ func (p *prc) ensureBranch(ctx context.Context, branch, baseSHA string) error {
 	return err
 }
 
-// commit puts the content on the branch unless the branch already holds it. Each attempt
-// reads the branch first, so a commit whose answer was lost is not made twice.
-func (p *prc) commit(ctx context.Context, branch string, content []byte) (bool, error) {
+// commit puts the content of path on the branch unless the branch already holds it. Each
+// attempt reads the branch first, so a commit whose answer was lost is not made twice.
+func (p *prc) commit(ctx context.Context, branch, path string, content []byte) (bool, error) {
 	committed := false
-	err := p.o.Retry.Do(ctx, fmt.Sprintf("commit %s to %s", p.path, branch), func(ctx context.Context, _ int) error {
-		cur, blob, err := p.fileOnce(ctx, branch)
+	err := p.o.Retry.Do(ctx, fmt.Sprintf("commit %s to %s", path, branch), func(ctx context.Context, _ int) error {
+		cur, blob, err := p.fileOnce(ctx, branch, path)
 		if err != nil {
 			return err
 		}
@@ -209,15 +220,15 @@ func (p *prc) commit(ctx context.Context, branch string, content []byte) (bool, 
 			return nil
 		}
 		opts := &gh.RepositoryContentFileOptions{
-			Message: gh.Ptr(fmt.Sprintf("compatibility catalog: entries tested with %s", p.o.Tag)),
+			Message: gh.Ptr(fmt.Sprintf("compatibility catalog: entries tested with %s (%s)", p.o.Tag, path)),
 			Content: content, Branch: gh.Ptr(branch),
 		}
 		if blob != "" {
 			opts.SHA = gh.Ptr(blob)
 		}
-		_, _, err = p.client.Repositories.UpdateFile(ctx, p.o.Owner, p.o.Repo, p.path, opts)
+		_, _, err = p.client.Repositories.UpdateFile(ctx, p.o.Owner, p.o.Repo, path, opts)
 		if status(err) == http.StatusConflict {
-			return ghstore.Retryable(fmt.Errorf("%s changed on %s during the commit: %w", p.path, branch, err))
+			return ghstore.Retryable(fmt.Errorf("%s changed on %s during the commit: %w", path, branch, err))
 		}
 		if err == nil {
 			committed = true
@@ -225,16 +236,16 @@ func (p *prc) commit(ctx context.Context, branch string, content []byte) (bool, 
 		return err
 	})
 	if err == nil && committed {
-		p.o.Log.Infof("committed %s to %s", p.path, branch)
+		p.o.Log.Infof("committed %s to %s", path, branch)
 	} else if err == nil {
-		p.o.Log.Infof("%s on %s already holds this catalog; no new commit", p.path, branch)
+		p.o.Log.Infof("%s on %s already holds this content; no new commit", path, branch)
 	}
 	return committed, err
 }
 
 // fileOnce is file without retries.
-func (p *prc) fileOnce(ctx context.Context, branch string) ([]byte, string, error) {
-	fc, _, _, err := p.client.Repositories.GetContents(ctx, p.o.Owner, p.o.Repo, p.path, &gh.RepositoryContentGetOptions{Ref: branch})
+func (p *prc) fileOnce(ctx context.Context, branch, path string) ([]byte, string, error) {
+	fc, _, _, err := p.client.Repositories.GetContents(ctx, p.o.Owner, p.o.Repo, path, &gh.RepositoryContentGetOptions{Ref: branch})
 	if status(err) == http.StatusNotFound {
 		return nil, "", nil
 	}
@@ -242,7 +253,7 @@ func (p *prc) fileOnce(ctx context.Context, branch string) ([]byte, string, erro
 		return nil, "", err
 	}
 	if fc == nil {
-		return nil, "", ghstore.Permanent(outcome.UsageErrorf("%s on %s is a directory", p.path, branch))
+		return nil, "", ghstore.Permanent(outcome.UsageErrorf("%s on %s is a directory", path, branch))
 	}
 	s, err := fc.GetContent()
 	if err != nil {
@@ -253,15 +264,22 @@ func (p *prc) fileOnce(ctx context.Context, branch string) ([]byte, string, erro
 
 // title and body of the pull request.
 func (p *prc) text(res *Result, before *catalog.Catalog) (string, string) {
-	title := fmt.Sprintf("compatibility catalog: pairs tested with %s", p.o.Tag)
+	return Text(p.o.Tag, p.path, cmp.Or(p.o.DocsPath, catalog.DocsFile), res.Base, res.Added, before == nil)
+}
+
+// Text is the title and body of the catalog pull request of tag: the body names every new or
+// changed pair on a line of its own with both versions (what the PR doc guard's catalog-notes
+// rule looks for). replaced says the base branch had no loadable catalog.
+func Text(tag release.Tag, path, docsPath, base string, added []string, replaced bool) (string, string) {
+	title := fmt.Sprintf("compatibility catalog: pairs tested with %s", tag)
 	var b strings.Builder
-	fmt.Fprintf(&b, "The KMS–node E2E suite passed for `%s`. This pull request updates `%s` on `%s`.\n\n", p.o.Tag, p.path, res.Base)
-	if len(res.Added) > 0 {
+	fmt.Fprintf(&b, "The KMS–node E2E suite passed for `%s`. This pull request updates `%s` on `%s` and its generated page `%s`.\n\n", tag, path, base, docsPath)
+	if len(added) > 0 {
 		b.WriteString("New or changed entries:\n\n")
-		for _, a := range res.Added {
+		for _, a := range added {
 			fmt.Fprintf(&b, "- %s\n", a)
 		}
-	} else if before == nil {
+	} else if replaced {
 		b.WriteString("The catalog on the base branch is missing or does not load; this replaces it.\n")
 	} else {
 		b.WriteString("No entry is new; the file is rewritten in its canonical form.\n")
@@ -316,3 +334,46 @@ func status(err error) int {
 	}
 	return 0
 }
+
+// Local writes into dir what the catalog pull request of tag would propose on a base whose
+// catalog is before (nil: none): the catalog, its generated page and pull-request.md (title
+// and body), at their repository paths, and the base's catalog as BaseCatalogFile. It is the pull request of a run without GitHub (the
+// local lifecycle), and returns the changed paths as the PR doc guard sees them.
+func Local(dir string, tag release.Tag, before, after *catalog.Catalog) ([]string, error) {
+	content, err := after.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var added []string
+	for _, e := range catalog.Diff(before, after) {
+		added = append(added, e.String())
+	}
+	title, body := Text(tag, catalog.DefaultFile, catalog.DocsFile, "main", added, before == nil)
+	files := map[string][]byte{
+		catalog.DefaultFile: content,
+		catalog.DocsFile:    after.Markdown(),
+		PullRequestFile:     []byte("# " + title + "\n\n" + body),
+	}
+	if before != nil {
+		if files[BaseCatalogFile], err = before.Marshal(); err != nil {
+			return nil, err
+		}
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("catalog pull request: %w", err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return nil, fmt.Errorf("catalog pull request: %w", err)
+		}
+	}
+	return []string{catalog.DefaultFile, catalog.DocsFile}, nil
+}
+
+// PullRequestFile holds the title and body of a Local pull request; BaseCatalogFile the
+// catalog of the base it is proposed on.
+const (
+	PullRequestFile = "pull-request.md"
+	BaseCatalogFile = "base-catalog.json"
+)

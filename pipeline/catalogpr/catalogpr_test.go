@@ -3,6 +3,8 @@ package catalogpr
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	gh "github.com/google/go-github/v93/github"
 
 	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/guard"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	ghstore "github.com/calimero-network/mero-release/pipeline/store/github"
@@ -79,6 +82,14 @@ func TestOpenThenRerunThenUpdate(t *testing.T) {
 	if got, _ := fake.File("main", catalog.DefaultFile); !bytes.Equal(got, seed) {
 		t.Fatal("main was changed directly")
 	}
+	// the documentation change the PR doc guard requires: the page generated from the catalog
+	nextCat, err := catalog.Load(bytes.NewReader(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fake.File(branch, catalog.DocsFile); !bytes.Equal(got, nextCat.Markdown()) {
+		t.Fatalf("branch holds %s as %s", got, catalog.DocsFile)
+	}
 	pulls := fake.Pulls()
 	if len(pulls) != 1 || pulls[0].Head != branch || pulls[0].Base != "main" || !strings.Contains(pulls[0].Body, "kms 1.2.0 ↔ node image 1.2.0") {
 		t.Fatalf("pulls = %+v", pulls)
@@ -104,7 +115,8 @@ func TestOpenThenRerunThenUpdate(t *testing.T) {
 	if res.CreatedPR || !res.UpdatedPR || !res.Committed || res.Number != 1 || len(res.Added) != 2 {
 		t.Fatalf("update: %+v", res)
 	}
-	if fake.Commits(branch) != commits+1 || len(fake.Pulls()) != 1 || !strings.Contains(fake.Pulls()[0].Body, "kms 1.2.0 ↔ node image 1.1.0") {
+	// one commit for the catalog, one for its page
+	if fake.Commits(branch) != commits+2 || len(fake.Pulls()) != 1 || !strings.Contains(fake.Pulls()[0].Body, "kms 1.2.0 ↔ node image 1.1.0") {
 		t.Fatalf("update: %d new commits, pulls %+v", fake.Commits(branch)-commits, fake.Pulls())
 	}
 }
@@ -157,8 +169,8 @@ func TestSurvivesLostAnswersAndFaults(t *testing.T) {
 			t.Fatalf("fault on %s not triggered", op)
 		}
 	}
-	if len(fake.Pulls()) != 1 || fake.Commits(res.Branch) != 2 || res.Number != 1 {
-		t.Fatalf("%d pulls, %d commits on the branch (want 1 PR, 1 commit over main), res %+v", len(fake.Pulls()), fake.Commits(res.Branch)-1, res)
+	if len(fake.Pulls()) != 1 || fake.Commits(res.Branch) != 3 || res.Number != 1 {
+		t.Fatalf("%d pulls, %d commits on the branch (want 1 PR, 2 commits over main: catalog and page), res %+v", len(fake.Pulls()), fake.Commits(res.Branch)-1, res)
 	}
 }
 
@@ -212,5 +224,45 @@ func TestErrors(t *testing.T) {
 	bad, _ := ghstore.NewClient(ghstore.ClientOptions{BaseURL: fake.URL, Token: "wrong"})
 	if _, err := Ensure(context.Background(), bad, opts("mero-tee-v1.0.0", good)); err == nil || !strings.Contains(err.Error(), "Bad credentials") {
 		t.Fatalf("bad token: %v", err)
+	}
+}
+
+// TestLocalProposalPassesThePRDocGuard: the local catalog pull request changes the catalog and
+// its page and names every new pair in its body, which is what guard pr-docs checks; a body
+// that leaves out a pair fails it.
+func TestLocalProposalPassesThePRDocGuard(t *testing.T) {
+	before, err := catalog.Load(bytes.NewReader(catalogOf(t, [2]string{"1.2.0", "1.2.0"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := catalog.Load(bytes.NewReader(catalogOf(t, [2]string{"1.2.0", "1.2.0"}, [2]string{"1.3.0", "1.3.0"}, [2]string{"1.3.0", "1.3.1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	changed, err := Local(dir, release.MustParseTag("mero-kms-v1.3.0"), before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(filepath.Join(dir, PullRequestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := guard.PRDocsInput{Changed: changed, CatalogBefore: before, CatalogAfter: after, NotesText: string(body)}
+	if rep, err := guard.PRDocs(in); err != nil {
+		t.Fatalf("the catalog pull request fails guard pr-docs: %v %+v", err, rep)
+	}
+	docs, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(catalog.DocsFile)))
+	if err != nil || !bytes.Equal(docs, after.Markdown()) {
+		t.Errorf("%s: %v", catalog.DocsFile, err)
+	}
+	// a body without one of the pairs, or a change without the page, is blocked
+	in.NotesText = strings.ReplaceAll(string(body), "kms 1.3.0 ↔ node image 1.3.1", "")
+	if _, err := guard.PRDocs(in); outcome.Code(err) != outcome.VerificationFailed || !strings.Contains(err.Error(), "1.3.1") {
+		t.Errorf("unnamed pair: %v", err)
+	}
+	in.NotesText, in.Changed = string(body), []string{catalog.DefaultFile}
+	if _, err := guard.PRDocs(in); outcome.Code(err) != outcome.VerificationFailed {
+		t.Errorf("catalog change without documentation: %v", err)
 	}
 }

@@ -70,6 +70,12 @@ type Options struct {
 	Profiles []release.Profile
 	// StaleProfile is the profile guardrail C runs under; empty means locked-read-only.
 	StaleProfile release.Profile
+	// CandidatePolicies, when set, are attestation policies of the KMS release under test that
+	// it has not published yet (by profile, JSON): the updated policies a node release whose
+	// measurements changed needs. They replace the KMS release's published policies wherever
+	// it is tested, and guardrail C takes the published ones as the stale policy: the new node
+	// must be refused by them with an MRTD/RTMR mismatch and accepted by the candidates.
+	CandidatePolicies map[release.Profile][]byte
 	// CheckKMSMeasurements also compares the KMS's quote with the KMS release's
 	// published-mrtds.json (in the KMS attestation step and in guardrail D).
 	CheckKMSMeasurements bool
@@ -186,9 +192,18 @@ func caseName(kmsVersion, nodeVersion string, p release.Profile) string {
 	return fmt.Sprintf("kms %s ↔ node image %s (%s)", kmsVersion, nodeVersion, p)
 }
 
-// loadPolicy reads attestation-policy-{profile}.json of a KMS release from the store, as the
-// KMS would load it (policy.LoadForKMS: schema, version and profile checked).
+// loadPolicy is the policy a KMS of kmsVersion runs under profile p: the candidate policy for
+// the KMS under test when one is given, else its published one.
 func (s *suite) loadPolicy(ctx context.Context, kmsVersion string, p release.Profile) (*policy.Loaded, error) {
+	if data, ok := s.o.CandidatePolicies[p]; ok && kmsVersion == s.kmsVersion() {
+		return policy.LoadForKMS(data, "candidate "+p.PolicyFile()+" of "+s.kmsTag.String(), "", kmsVersion, string(p))
+	}
+	return s.publishedPolicy(ctx, kmsVersion, p)
+}
+
+// publishedPolicy reads attestation-policy-{profile}.json of a KMS release from the store, as
+// the KMS would load it (policy.LoadForKMS: schema, version and profile checked).
+func (s *suite) publishedPolicy(ctx context.Context, kmsVersion string, p release.Profile) (*policy.Loaded, error) {
 	tag := release.KMS.TagPrefix() + kmsVersion
 	data, err := s.readAsset(ctx, tag, p.PolicyFile())
 	if err != nil {
@@ -585,7 +600,11 @@ func (s *suite) stalePolicy(ctx context.Context) Check {
 	c.Cases = append(c.Cases, before)
 	logCase(s.log, c, before)
 
-	after := successCase(fmt.Sprintf("node image %s ↔ updated policy of kms %s (%s)", s.nodeVersion(), s.kmsVersion(), p),
+	updated := "updated policy"
+	if s.o.CandidatePolicies != nil {
+		updated = "candidate policy"
+	}
+	after := successCase(fmt.Sprintf("node image %s ↔ %s of kms %s (%s)", s.nodeVersion(), updated, s.kmsVersion(), p),
 		s.kmsVersion(), s.nodeVersion(), p, s.pairRun(ctx, s.kmsVersion(), s.nodeVersion(), p))
 	if after.Status == Fail {
 		after.Details = "after the policy update: " + after.Details
@@ -608,28 +627,43 @@ func measurementMismatch(details string) error {
 	return fmt.Errorf("refused, but not for a measurement mismatch (want an MRTD/RTMR mismatch): %s", details)
 }
 
-// stale finds the policy the node must be refused by: the previous KMS release's policy of
-// profile p, or, with no earlier KMS release, one generated from the previous node release's
-// published-mrtds.json. skip says why the check cannot run.
+// stale finds the policy the node must be refused by: with candidate policies, the published
+// policy of the KMS under test; else the previous KMS release's policy of profile p, or, with
+// no earlier KMS release, one generated from the previous node release's published-mrtds.json.
+// skip says why the check cannot run, or why there is nothing stale: the node's measurements
+// equal those of a node release the stale policy was made for (a stable promoted from its rc).
 func (s *suite) stale(ctx context.Context, p release.Profile) (lp *policy.Loaded, from, skip string, err error) {
+	if s.o.CandidatePolicies != nil {
+		lp, err := s.publishedPolicy(ctx, s.kmsVersion(), p)
+		if err != nil {
+			return nil, "", "", err
+		}
+		return lp, "published policy of " + s.kmsTag.String(), "", nil
+	}
 	names, err := s.o.Store.Tags(ctx)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("list releases: %w", err)
 	}
 	tags := release.ParseTags(names)
 	if prev, ok := release.Previous(s.kmsTag, tags, false); ok {
-		lp, err := s.loadPolicy(ctx, prev.Version.String(), p)
+		lp, err := s.publishedPolicy(ctx, prev.Version.String(), p)
 		if err != nil {
 			return nil, "", "", err
 		}
 		if slices.Contains(lp.Policy.NodeVersions, s.nodeVersion()) {
 			return nil, "", fmt.Sprintf("the previous KMS policy (%s, %s) already lists node image %s in node_versions: the node is not new to it", prev, p, s.nodeVersion()), nil
 		}
+		if v, same := s.sameMeasurements(ctx, lp.Policy.NodeVersions, p); same {
+			return nil, "", fmt.Sprintf("node image %s measures as node image %s (%s), which the previous KMS policy (%s) was made for: no measurement changed, nothing is stale", s.nodeVersion(), v, p, prev), nil
+		}
 		return lp, "previous policy of " + prev.String(), "", nil
 	}
 	prevNode, ok := release.Previous(s.nodeTag, tags, false)
 	if !ok {
 		return nil, "", fmt.Sprintf("no KMS release before %s and no node release before %s to take a stale policy from", s.kmsTag, s.nodeTag), nil
+	}
+	if v, same := s.sameMeasurements(ctx, []string{prevNode.Version.String()}, p); same {
+		return nil, "", fmt.Sprintf("node image %s measures as node image %s (%s): no measurement changed, nothing is stale", s.nodeVersion(), v, p), nil
 	}
 	pub, err := s.readPublished(ctx, prevNode.String())
 	if err != nil {
@@ -651,6 +685,32 @@ func (s *suite) stale(ctx context.Context, p release.Profile) (lp *policy.Loaded
 		return nil, "", "", err
 	}
 	return lp, "policy generated from " + prevNode.String(), "", nil
+}
+
+// sameMeasurements reports the first of the node versions whose published profile-p registers
+// equal those of the node release under test (unreadable releases are passed over).
+func (s *suite) sameMeasurements(ctx context.Context, versions []string, p release.Profile) (string, bool) {
+	cur, err := s.readPublished(ctx, s.nodeTag.String())
+	if err != nil {
+		return "", false
+	}
+	rec, ok := cur.Profiles[p]
+	if !ok {
+		return "", false
+	}
+	for _, v := range versions {
+		if v == s.nodeVersion() {
+			continue
+		}
+		old, err := s.readPublished(ctx, release.Node.TagPrefix()+v)
+		if err != nil {
+			continue
+		}
+		if o, ok := old.Profiles[p]; ok && o.SameRegisters(rec) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // consistency is guardrail D: the registers the node suite observed equal the node release's

@@ -9,13 +9,19 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/checksum"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
+	"github.com/calimero-network/mero-release/pipeline/guard"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/notes"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/publish"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
@@ -110,33 +116,37 @@ func (r *run) notesStage() Stage {
 				r.cfg.Log.Warnf("notes: no measurements of %s to compare with: %v", prev, err)
 			}
 		}
-		if r.cfg.RepoDir != "" {
+		if repo := r.cfg.historyDir(); repo != "" {
 			from := ""
 			if in.Previous != nil {
 				from = in.Previous.String()
 			}
-			commits, err := notes.History(ctx, r.cfg.RepoDir, from, "HEAD")
+			commits, err := notes.History(ctx, repo, from, "HEAD")
 			if err != nil && from != "" {
-				r.cfg.Log.Warnf("notes: %s is not a git tag of %s (%v); the changelog covers the whole history", from, r.cfg.RepoDir, err)
-				commits, err = notes.History(ctx, r.cfg.RepoDir, "", "HEAD")
+				r.cfg.Log.Warnf("notes: %s is not a git tag of %s (%v); the changelog covers the whole history", from, repo, err)
+				commits, err = notes.History(ctx, repo, "", "HEAD")
 			}
 			if err != nil {
 				r.cfg.Log.Warnf("notes: no git history: %v", err)
 			}
 			in.Commits = commits
 		}
-		if r.cfg.AuthorNotes != "" {
-			f, err := os.Open(r.cfg.AuthorNotes)
-			if err != nil {
-				return outcome.UsageErrorf("author notes: %v", err)
+		if path := r.cfg.authorNotes(); path != "" {
+			if r.cfg.AuthorNotes != "" {
+				if _, err := os.Stat(path); err != nil {
+					return outcome.UsageErrorf("author notes: %v", err)
+				}
 			}
-			an, err := notes.Parse(f)
-			f.Close()
+			an, err := notes.LoadAuthorFile(path, tag, r.class)
 			if err != nil {
-				return fmt.Errorf("author notes %s: %w", r.cfg.AuthorNotes, err)
+				return err
+			}
+			if len(an.Sections) > 0 || an.Intro != "" {
+				r.cfg.Log.Infof("notes: the author's notes are %s", path)
 			}
 			in.Author = an
 		}
+		in.FollowUp = r.followUp
 		in.Compatible = r.compatibleVersions()
 		md, err := notes.Generate(in)
 		if err != nil {
@@ -260,11 +270,12 @@ func (r *run) e2eStage() Stage {
 			rep, err := e2e.Run(ctx, e2e.Options{
 				Store:      r.overlay,
 				KMSRelease: release.KMS.TagPrefix() + kmsV, NodeRelease: release.Node.TagPrefix() + nodeV,
-				Catalog:   candidate,
-				Provider:  r.cfg.Provider,
-				Images:    e2e.ManifestImages{Store: r.overlay, BaseDir: r.cfg.RepoDir},
-				NodeRoots: r.cfg.NodeRoots,
-				KMS:       r.cfg.KMSLauncher,
+				Catalog:           candidate,
+				CandidatePolicies: r.candidatePolicies,
+				Provider:          r.cfg.Provider,
+				Images:            e2e.ManifestImages{Store: r.overlay, BaseDir: r.cfg.RepoDir},
+				NodeRoots:         r.cfg.NodeRoots,
+				KMS:               r.cfg.KMSLauncher,
 				// The launched KMS runs the deployment the KMS release recorded, so its quote
 				// must match that release's published-mrtds.json too (attestation and guardrail D).
 				CheckKMSMeasurements: true,
@@ -326,6 +337,8 @@ func (r *run) catalogStage() Stage {
 				return r.unlessPublished()
 			case !r.e2ePassed:
 				return "E2E did not pass for this pair: nothing tested to record"
+			case r.candidatePolicies != nil:
+				return "the pair works only with the candidate KMS policies, not the published ones: " + r.followUp
 			}
 			return ""
 		},
@@ -386,6 +399,45 @@ func (r *run) catalogUpdateRequired() bool {
 	return false
 }
 
+// dependencyStage is the KMS ↔ node dependency guard (SPEC §4.3), in both pipelines. It runs
+// after E2E, so that a pair proven by this run's E2E counts as catalogued (its entry is
+// recorded after publishing: SPEC §5); advisory where the class rules say so. policies are the
+// KMS release's own policies (nil for a node release).
+func (r *run) dependencyStage(policies func() map[release.Profile]*policy.Policy) Stage {
+	return Stage{
+		Name:     "dependency-guard",
+		Advisory: func() bool { return !r.rules.DependencyGuardBlocking },
+		Skip: func() string {
+			if s := r.unlessPublished(); s != "" {
+				return s
+			}
+			if r.counterpart == nil {
+				return "no counterpart release"
+			}
+			return ""
+		},
+		Run: func(ctx context.Context) error {
+			cat, err := r.cfg.loadCatalog()
+			if err != nil {
+				return err
+			}
+			in := guard.DependencyInput{Tag: r.cfg.Tag, Counterpart: *r.counterpart, Store: r.cfg.Store, Catalog: cat, Proven: r.e2ePassed}
+			if r.e2ePassed {
+				in.ProvenBy = "E2E passed for " + r.cfg.Tag.String()
+				if r.candidatePolicies != nil {
+					in.ProvenBy += " against the candidate policies; the KMS release that must follow records it"
+				}
+			}
+			if policies != nil {
+				in.Policies = policies()
+			}
+			rep, err := guard.Dependency(ctx, in)
+			rep.Log(r.checkLog(!r.rules.DependencyGuardBlocking))
+			return err
+		},
+	}
+}
+
 // measurementsAsset writes published-mrtds.json.
 func (r *run) measurementsAsset(p *measure.Published) error {
 	r.measurements = p
@@ -398,10 +450,37 @@ func (r *run) measurementsAsset(p *measure.Published) error {
 
 // execute runs the stages and writes report.json whatever happens.
 func (r *run) execute(ctx context.Context, stages []Stage) (*Report, error) {
+	if tr := r.cfg.Tracer; tr != nil {
+		var span trace.Span
+		ctx, span = tr.Start(ctx, "release "+r.cfg.Tag.String(), trace.WithAttributes(attribute.String("mero.release.tag", r.cfg.Tag.String())))
+		defer span.End()
+		stages = traced(tr, r.cfg.Tag.String(), stages)
+	}
 	err := runStages(ctx, r.cfg.Log, r.report, stages)
 	r.writeReport()
 	if err == nil {
 		r.cfg.Log.Passf("%s: %s release done (published: %v)", r.cfg.Tag, r.class, r.report.Published || r.alreadyPublished)
 	}
 	return r.report, err
+}
+
+// traced wraps each stage's run in a span named after the stage (skipped stages have none); a
+// failed stage's span records the error.
+func traced(tr trace.Tracer, tag string, stages []Stage) []Stage {
+	out := make([]Stage, len(stages))
+	for i, s := range stages {
+		run := s.Run
+		s.Run = func(ctx context.Context) error {
+			ctx, span := tr.Start(ctx, s.Name, trace.WithAttributes(attribute.String("mero.release.tag", tag)))
+			defer span.End()
+			err := run(ctx)
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			return err
+		}
+		out[i] = s
+	}
+	return out
 }

@@ -5,11 +5,14 @@ import (
 	"crypto/x509"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/measure"
+	"github.com/calimero-network/mero-release/pipeline/notes"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/packer"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -33,9 +36,15 @@ type Config struct {
 	Store store.Store
 	// WorkDir receives the assembled assets, images, the staging store and report.json.
 	WorkDir string
-	// RepoDir is the git repository whose history feeds the release notes.
+	// RepoDir is the source repository: relative node images are resolved from it, and, unless
+	// HistoryDir is set, its git history and tags feed the notes and the hotfix rule.
 	RepoDir string
-	// AuthorNotes is the release author's notes file (Markdown with ## sections); optional.
+	// HistoryDir is the git repository whose history, tags and release-notes/<tag>.md feed the
+	// release notes and the hotfix rule BuiltFromBase (default RepoDir).
+	HistoryDir string
+	// AuthorNotes is the release author's notes file (Markdown with ## sections); empty means the
+	// notes convention, HistoryDir/release-notes/<tag>.md (notes.ConventionFile), which a stable
+	// or hotfix release must have.
 	AuthorNotes string
 	// RepoURL turns PR references into links in the notes; optional.
 	RepoURL string
@@ -67,6 +76,10 @@ type Config struct {
 	RunID string
 	// Log receives the SPEC §9 lines.
 	Log *outcome.Logger
+	// Tracer, when set, records one span per stage that runs, under one span of the release
+	// (pipeline/telemetry makes it from the OTEL_EXPORTER_OTLP_* and TRACEPARENT the Dagger engine
+	// hands its execs); nil records nothing.
+	Tracer trace.Tracer
 }
 
 // KMSProduct is what the KMS pipeline releases: the product supplies its binary and deployment.
@@ -118,6 +131,22 @@ func (c *Config) now() time.Time {
 		return c.Now()
 	}
 	return time.Now().UTC()
+}
+
+// historyDir is the repository the notes and the hotfix rule read.
+func (c *Config) historyDir() string {
+	if c.HistoryDir != "" {
+		return c.HistoryDir
+	}
+	return c.RepoDir
+}
+
+// authorNotes is the author notes file of the release: the configured one, or the convention's.
+func (c *Config) authorNotes() string {
+	if c.AuthorNotes != "" || c.historyDir() == "" {
+		return c.AuthorNotes
+	}
+	return notes.ConventionFile(c.historyDir(), c.Tag)
 }
 
 func (c *Config) catalogOut() string {

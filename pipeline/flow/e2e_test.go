@@ -62,8 +62,7 @@ func testE2EClasses(t *testing.T, f *fixture) {
 			stable := !strings.Contains(tt.version, "-rc.")
 			mods := []func(*flow.Config){counterpart(tt.version)}
 			if stable {
-				// a stable KMS needs the pair in the catalog (dependency guard) and full notes
-				w.listPair(tt.version, tt.version)
+				// a stable KMS needs full notes; its pair is proven by its own E2E (no pre-seeded catalog)
 				mods = append(mods, w.authorNotes(stableNotes))
 			}
 			launcher := &failingLauncher{}
@@ -334,7 +333,6 @@ func testHotfix(t *testing.T, f *fixture) {
 	w := f.world(t)
 	node := w.AddNode(t, "1.3.0", nil)
 	w.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node))
-	w.listPair("1.3.1", "1.3.0")
 	rep, err := w.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w.authorNotes(hotfixNotes))
 	if err != nil {
 		t.Fatalf("hotfix: %v", err)
@@ -360,7 +358,6 @@ func testHotfix(t *testing.T, f *fixture) {
 	w2 := f.world(t)
 	node2 := w2.AddNode(t, "1.3.0", nil)
 	w2.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node2))
-	w2.listPair("1.3.1", "1.3.0")
 	_, err = w2.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w2.authorNotes(stableNotes))
 	wantRefused(t, err, outcome.VerificationFailed, "stage release-notes", `"CVE or incident"`)
 	w2.wantNoRelease(t, "mero-kms-v1.3.1")
@@ -369,7 +366,6 @@ func testHotfix(t *testing.T, f *fixture) {
 	w3 := f.world(t)
 	node3 := w3.AddNode(t, "1.3.0", nil)
 	w3.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node3))
-	w3.listPair("1.3.1", "1.3.0")
 	sideTag(t, w3.repo, "mero-kms-v1.3.0")
 	rep, err = w3.releaseKMS("mero-kms-v1.3.1", counterpart("1.3.0"), w3.authorNotes(hotfixNotes))
 	wantRefused(t, err, outcome.VerificationFailed, "stage version-sync", "is not on a branch of mero-kms-v1.3.0")
@@ -420,4 +416,71 @@ func sideTag(t *testing.T, dir, tag string) {
 		t.Fatal(err)
 	}
 	commit("main.txt")
+}
+
+// testNodeHotfixCandidate releases a node hotfix (1.3.1 on a published stable 1.3.0) whose
+// image measures differently: the published KMS 1.3.0 policies cannot hold it, so E2E runs
+// against candidate policies promoted with the new measurements, guardrail C shows the
+// published ones refusing it, the release names the KMS release that must follow, and the
+// catalog gains no pair that only the candidates make work. Without that E2E nothing ships.
+func testNodeHotfixCandidate(t *testing.T, f *fixture) {
+	w := f.world(t)
+	node := w.AddNode(t, "1.3.0", nil) // e2etest's 1.3.0 image; the hotfix is examples/node-image
+	w.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node))
+	rep, err := w.releaseNode("mero-tee-v1.3.1", w.authorNotes(hotfixNotes))
+	if err != nil {
+		t.Fatalf("node hotfix: %v", err)
+	}
+	if rep.Class != "hotfix" || !rep.Published {
+		t.Errorf("report: class %q, published %v", rep.Class, rep.Published)
+	}
+	st := stages(t, rep, nodeStages())
+	wantStatus(t, st, flow.StatusPass, "", "candidate-policy", "e2e", "publish", "audit")
+	wantStatus(t, st, flow.StatusPass, "", "dependency-guard")
+	wantStatus(t, st, flow.StatusSkip, "only with the candidate KMS policies", "catalog")
+	if !strings.Contains(rep.FollowUp, "mero-kms-v1.3.1") || !strings.Contains(rep.FollowUp, "do not hold the measurements of mero-tee-v1.3.1") {
+		t.Errorf("follow-up %q", rep.FollowUp)
+	}
+	w.wantReportFile(t, rep)
+	w.wantPublished(t, "mero-tee-v1.3.1")
+	notes := string(readAsset(t, w.Store, "mero-tee-v1.3.1", release.NotesFile))
+	if !strings.Contains(notes, "## Follow-up release") || !strings.Contains(notes, "mero-kms-v1.3.1") {
+		t.Errorf("the notes do not name the KMS release that must follow:\n%s", notes)
+	}
+	log := w.log.String()
+	for _, want := range []string{
+		"[PASS] guardrail C (stale policy): node image 1.3.1 ↔ published policy of mero-kms-v1.3.0 (locked-read-only): refused with 403 PolicyViolation: mrtd",
+		"[PASS] guardrail C (stale policy): node image 1.3.1 ↔ candidate policy of kms 1.3.0 (locked-read-only): accepted after the policy update",
+		"[PASS] catalog pair: kms 1.3.0 with node image 1.3.1 is proven in this run (E2E passed for mero-tee-v1.3.1 against the candidate policies",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	for _, p := range release.Profiles() {
+		if _, err := os.Stat(filepath.Join(w.work, "mero-tee-v1.3.1", "candidate-policies", p.PolicyFile())); err != nil {
+			t.Errorf("candidate policy kept for the KMS author: %v", err)
+		}
+	}
+	if _, err := os.Stat(w.catalogOut); !os.IsNotExist(err) {
+		t.Errorf("the catalog was written for a pair only the candidate policies make work (%v)", err)
+	}
+
+	// the candidate-policy E2E cannot be skipped, and when it fails nothing ships
+	w2 := f.world(t)
+	node2 := w2.AddNode(t, "1.3.0", nil)
+	w2.AddKMS(t, "1.3.0", e2etest.Policies(t, "1.3.0", node2))
+	_, err = w2.releaseNode("mero-tee-v1.3.1", w2.authorNotes(hotfixNotes), func(c *flow.Config) { c.SkipE2E = true })
+	wantRefused(t, err, outcome.Usage, "E2E cannot be skipped for a hotfix release")
+	w2.wantNoRelease(t, "mero-tee-v1.3.1")
+	launcher := &failingLauncher{}
+	rep, err = w2.releaseNode("mero-tee-v1.3.1", w2.authorNotes(hotfixNotes), func(c *flow.Config) { c.KMSLauncher = launcher })
+	wantRefused(t, err, outcome.VerificationFailed, "stage e2e")
+	w2.wantNoRelease(t, "mero-tee-v1.3.1")
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	st = stages(t, rep, nodeStages())
+	wantStatus(t, st, flow.StatusPass, "", "candidate-policy")
+	wantStatus(t, st, flow.StatusNotRun, "", "dependency-guard", "publish", "catalog")
 }

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/calimero-network/mero-release/pipeline/guard"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -42,9 +41,9 @@ type KMSImageManifest struct {
 }
 
 // ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → draft → counterpart → build the image
-// per profile (or take the prebuilt ones) → policies → measurements → SBOM → dependency guard →
-// notes → checksums → sign → stage → audit (staged) → E2E → push the images (when a registry is
-// set) → publish → audit → catalog.
+// per profile (or take the prebuilt ones) → policies → measurements → SBOM → notes → checksums →
+// sign → stage → audit (staged) → E2E → dependency guard (the pair E2E just proved counts) →
+// push the images (when a registry is set) → publish → audit → catalog.
 // Nothing reaches the registry or cfg.Store before the staged release passed its audit and (for stable and
 // hotfix releases) E2E; a published release is never modified and a re-run only re-audits it;
 // a re-run after a failed publish completes the draft that run left, as it is.
@@ -68,13 +67,13 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 		k.policyStage(),
 		k.measureStage(),
 		k.sbomStage(),
-		k.dependencyStage(),
 		r.notesStage(),
 		r.checksumStage(),
 		r.signStage(),
 		r.stageStage(),
 		r.stagedAuditStage(),
 		r.e2eStage(),
+		r.dependencyStage(func() map[release.Profile]*policy.Policy { return k.policies }),
 		k.pushStage(),
 		r.publishStage(),
 		r.auditStage("audit", func() store.Store { return cfg.Store }),
@@ -327,33 +326,6 @@ func (k *kmsRun) sbomStage() Stage {
 		}
 		return k.writeAsset(release.SBOMFile, doc)
 	}}
-}
-
-// dependencyStage is the KMS ↔ node dependency guard; advisory where the class rules say so
-// (release candidates, whose pair reaches the catalog only after their E2E).
-func (k *kmsRun) dependencyStage() Stage {
-	return Stage{
-		Name:     "dependency-guard",
-		Advisory: func() bool { return !k.rules.DependencyGuardBlocking },
-		Skip: func() string {
-			if s := k.unlessPublished(); s != "" {
-				return s
-			}
-			if k.counterpart == nil {
-				return "no counterpart release"
-			}
-			return ""
-		},
-		Run: func(ctx context.Context) error {
-			cat, err := k.cfg.loadCatalog()
-			if err != nil {
-				return err
-			}
-			rep, err := guard.Dependency(ctx, guard.DependencyInput{Tag: k.cfg.Tag, Counterpart: *k.counterpart, Store: k.cfg.Store, Catalog: cat, Policies: k.policies})
-			rep.Log(k.checkLog(!k.rules.DependencyGuardBlocking))
-			return err
-		},
-	}
 }
 
 // copyFile copies src to dst (mode 0644).

@@ -38,7 +38,6 @@ func testRefusals(t *testing.T, f *fixture) {
 			tag:  "mero-kms-v1.3.0",
 			run: func(w *world) (*flow.Report, error) {
 				w.AddNode(t, "1.3.0", nil)
-				w.listPair("1.3.0", "1.3.0")
 				return w.releaseKMS("mero-kms-v1.3.0", counterpart("1.3.0"),
 					w.authorNotes("## Breaking changes\n\nNone.\n\n## Rollout\n\nAt night.\n"))
 			},
@@ -50,7 +49,7 @@ func testRefusals(t *testing.T, f *fixture) {
 			run: func(w *world) (*flow.Report, error) {
 				return w.releaseNode("mero-tee-v1.3.0")
 			},
-			code: outcome.VerificationFailed, message: []string{`"Breaking changes"`, `"Upgrade path"`}, failed: "release-notes",
+			code: outcome.VerificationFailed, message: []string{"needs the author's release notes: write ", "release-notes/mero-tee-v1.3.0.md", "notes init --tag mero-tee-v1.3.0", `"Breaking changes"`, `"Upgrade path"`}, failed: "version-sync",
 		},
 		{
 			name: "version sync mismatch",

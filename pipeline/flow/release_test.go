@@ -35,14 +35,14 @@ import (
 
 // nodeStages are the stages of the node-image pipeline, in order.
 func nodeStages() []string {
-	return []string{"version-sync", "draft", "counterpart", "image-manifest", "measure", "sbom", "release-notes", "checksums",
-		"sign", "stage", "audit-staged", "e2e", "publish", "audit", "catalog"}
+	return []string{"version-sync", "draft", "counterpart", "image-manifest", "measure", "candidate-policy", "sbom", "release-notes", "checksums",
+		"sign", "stage", "audit-staged", "e2e", "dependency-guard", "publish", "audit", "catalog"}
 }
 
 // kmsStages are the stages of the KMS pipeline, in order.
 func kmsStages() []string {
-	return []string{"version-sync", "draft", "counterpart", "build-images", "policies", "measure", "sbom", "dependency-guard",
-		"release-notes", "checksums", "sign", "stage", "audit-staged", "e2e", "push-images", "publish", "audit", "catalog"}
+	return []string{"version-sync", "draft", "counterpart", "build-images", "policies", "measure", "sbom",
+		"release-notes", "checksums", "sign", "stage", "audit-staged", "e2e", "dependency-guard", "push-images", "publish", "audit", "catalog"}
 }
 
 // fixture is what every pipeline run of this file shares, made once per test binary run of
@@ -211,22 +211,6 @@ None.
 
 Roll the KMS first, then the nodes.
 `
-
-// listPair writes the catalog with the (kms, node) pair listed as tested, as an earlier catalog
-// pull request would have.
-func (w *world) listPair(kmsV, nodeV string) {
-	w.t.Helper()
-	c, err := catalog.LoadFile(w.catalog)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := c.Add(catalog.Entry{KMS: kmsV, NodeImage: nodeV, Profiles: release.Profiles(), Tested: true, Notes: "listed before the release"}); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := c.WriteFile(w.catalog); err != nil {
-		w.t.Fatal(err)
-	}
-}
 
 // stages returns the report's stage statuses by name, and checks the order of the names.
 func stages(t *testing.T, rep *flow.Report, want []string) map[string]flow.StageResult {
@@ -402,6 +386,7 @@ func TestPipelines(t *testing.T) {
 	t.Run("publish failure and resume", func(t *testing.T) { t.Parallel(); testPublishFailure(t, f) })
 	t.Run("prebuilt images and registry push", func(t *testing.T) { t.Parallel(); testPrebuiltImages(t, f) })
 	t.Run("hotfix", func(t *testing.T) { t.Parallel(); testHotfix(t, f) })
+	t.Run("node hotfix with changed measurements", func(t *testing.T) { t.Parallel(); testNodeHotfixCandidate(t, f) })
 	t.Run("tampered counterpart", func(t *testing.T) { t.Parallel(); testTamperedCounterpart(t, f) })
 }
 
@@ -419,7 +404,8 @@ func testLocalRC(t *testing.T, f *fixture) {
 		t.Errorf("node report: published %v, class %q, tag %q", nrep.Published, nrep.Class, nrep.Tag)
 	}
 	ns := stages(t, nrep, nodeStages())
-	wantStatus(t, ns, flow.StatusPass, "", except(nodeStages(), "e2e", "catalog")...)
+	wantStatus(t, ns, flow.StatusPass, "", except(nodeStages(), "candidate-policy", "e2e", "dependency-guard", "catalog")...)
+	wantStatus(t, ns, flow.StatusSkip, "no counterpart", "candidate-policy", "dependency-guard")
 	wantStatus(t, ns, flow.StatusSkip, "no counterpart release to test against", "e2e")
 	wantStatus(t, ns, flow.StatusSkip, "E2E did not pass", "catalog")
 	w.wantReportFile(t, nrep)
@@ -443,12 +429,11 @@ func testLocalRC(t *testing.T, f *fixture) {
 		t.Errorf("kms report: published %v, class %q", krep.Published, krep.Class)
 	}
 	ks := stages(t, krep, kmsStages())
-	wantStatus(t, ks, flow.StatusPass, "", except(kmsStages(), "dependency-guard", "push-images")...)
+	wantStatus(t, ks, flow.StatusPass, "", except(kmsStages(), "push-images")...)
 	wantStatus(t, ks, flow.StatusSkip, "no registry configured", "push-images")
-	// an rc's pair reaches the catalog only after its E2E: the guard is advisory and says so
-	wantStatus(t, ks, flow.StatusWarn, "does not list kms 1.3.0-rc.1 with node image 1.3.0-rc.1", "dependency-guard")
-	if !strings.Contains(w.log.String(), "[WARN] stage dependency-guard failed, advisory for this release class") {
-		t.Errorf("no [WARN] line for the advisory dependency guard")
+	// the pair reaches the catalog only after publishing: the guard accepts the pair its E2E proved
+	if !strings.Contains(w.log.String(), "[PASS] catalog pair: kms 1.3.0-rc.1 with node image 1.3.0-rc.1 is proven in this run") {
+		t.Errorf("the dependency guard does not say the pair is proven in this run:\n%s", w.log.String())
 	}
 	w.wantReportFile(t, krep)
 	w.wantPublished(t, kmsTag)

@@ -57,6 +57,12 @@ type run struct {
 	notes                []byte
 	e2eRan               bool
 	e2ePassed            bool
+
+	// candidatePolicies are the KMS policies a node release whose measurements the counterpart
+	// KMS's published policies do not hold is tested against (by profile, JSON); followUp says
+	// which KMS release must follow with them. Both empty otherwise.
+	candidatePolicies map[release.Profile][]byte
+	followUp          string
 }
 
 func newRun(cfg *Config) (*run, error) {
@@ -167,6 +173,12 @@ func (r *run) versionStage() Stage {
 		if r.cfg.SkipE2E && r.rules.E2EBlocking {
 			return outcome.UsageErrorf("%s: E2E cannot be skipped for a %s release", tag, r.class)
 		}
+		if !r.alreadyPublished {
+			// the author's notes a stable or hotfix release needs exist before anything is built
+			if err := notes.RequireAuthorFile(r.cfg.authorNotes(), tag, r.class); err != nil {
+				return err
+			}
+		}
 		if r.rules.BuiltFromBase && !r.alreadyPublished {
 			if err := r.checkBuiltFromBase(ctx); err != nil {
 				return err
@@ -188,21 +200,22 @@ func (r *run) checkBuiltFromBase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.cfg.RepoDir == "" {
+	repo := r.cfg.historyDir()
+	if repo == "" {
 		r.cfg.Log.Warnf("%s: no repository to check that it is built from a branch of %s", r.cfg.Tag, base)
 		return nil
 	}
-	tags, err := notes.Tags(ctx, r.cfg.RepoDir)
+	tags, err := notes.Tags(ctx, repo)
 	if err != nil || !slices.Contains(tags, base) {
-		r.cfg.Log.Warnf("%s: %s is not a tag of %s (a shallow checkout? fetch the tags): cannot check that the hotfix is built from a branch of it", r.cfg.Tag, base, r.cfg.RepoDir)
+		r.cfg.Log.Warnf("%s: %s is not a tag of %s (a shallow checkout? fetch the tags): cannot check that the hotfix is built from a branch of it", r.cfg.Tag, base, repo)
 		return nil
 	}
-	ok, err := notes.IsAncestor(ctx, r.cfg.RepoDir, base.String(), "HEAD")
+	ok, err := notes.IsAncestor(ctx, repo, base.String(), "HEAD")
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.cfg.Tag, err)
 	}
 	if !ok {
-		return outcome.VerificationErrorf("%s is a hotfix of %s but HEAD of %s is not on a branch of %s: build it from that tag", r.cfg.Tag, base, r.cfg.RepoDir, base)
+		return outcome.VerificationErrorf("%s is a hotfix of %s but HEAD of %s is not on a branch of %s: build it from that tag", r.cfg.Tag, base, repo, base)
 	}
 	r.cfg.Log.Passf("%s is built from a branch of %s", r.cfg.Tag, base)
 	return nil

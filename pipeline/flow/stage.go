@@ -51,10 +51,13 @@ type StageResult struct {
 
 // Report is what a pipeline run did, stage by stage.
 type Report struct {
-	Tag       string        `json:"tag"`
-	Class     string        `json:"class,omitempty"`
-	Published bool          `json:"published"`
-	Stages    []StageResult `json:"stages"`
+	Tag       string `json:"tag"`
+	Class     string `json:"class,omitempty"`
+	Published bool   `json:"published"`
+	// FollowUp names the release that must follow this one (a node image whose measurements
+	// no published KMS policy holds yet: the KMS release with the updated policies).
+	FollowUp string        `json:"follow_up,omitempty"`
+	Stages   []StageResult `json:"stages"`
 	// Seconds is the wall time of the run.
 	Seconds float64 `json:"seconds"`
 }

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,12 @@ type DependencyInput struct {
 	Store store.Store
 	// Catalog is the compatibility catalog that must list the pair.
 	Catalog *catalog.Catalog
+	// Proven says the pair passed the KMS–node E2E suite in the run that makes this release,
+	// for every profile: the catalog entry that E2E records is accepted in place of a listed
+	// one (SPEC §5: entries are added after E2E, so a stable release's own pair cannot be
+	// listed before it). ProvenBy says how (shown in the report).
+	Proven   bool
+	ProvenBy string
 	// Policies are the attestation policies being released, by profile (KMS releases only).
 	// Their allowlists are checked against the counterpart's published-mrtds.json.
 	Policies map[release.Profile]*policy.Policy
@@ -45,7 +52,8 @@ const (
 //
 //   - counterpart release: the counterpart tag is a published (non-draft) release in the store;
 //   - catalog pair: the catalog lists the (kms, node) pair as tested for every profile the
-//     policies cover (every profile of the pair's entry when no policies are given);
+//     policies cover (every profile of the pair's entry when no policies are given), or the
+//     pair is Proven by the E2E of the same run (its entry is recorded after publishing);
 //   - for a KMS release, per profile: policy measurements — every MRTD/RTMR0–3 value in a ready
 //     policy's allowlists appears in the counterpart's published-mrtds.json for that profile, or
 //     in that of another node release the policy names in node_versions (a policy generated for
@@ -79,6 +87,8 @@ func Dependency(ctx context.Context, in DependencyInput) (Report, error) {
 	sortProfiles(profiles)
 	entry, listed := in.Catalog.Pair(kms, node)
 	switch {
+	case in.Proven && (!listed || !entry.Tested):
+		r.add(CheckCatalogPair, Pass, "kms %s with node image %s is proven in this run (%s): the catalog gains the pair after publishing", kms, node, cmp.Or(in.ProvenBy, "E2E passed"))
 	case !listed:
 		r.add(CheckCatalogPair, Fail, "the compatibility catalog does not list kms %s with node image %s", kms, node)
 	case !entry.Tested:

@@ -31,10 +31,17 @@ type Input struct {
 	// Compatible are the counterpart family's versions the compatibility catalog pairs this
 	// release with (X.Y.Z or X.Y.Z-rc.N).
 	Compatible []string
+	// FollowUp, when set, says which release must follow this one (a node image whose new
+	// measurements no published KMS policy holds yet: the KMS release carrying the updated
+	// policy); it is printed as the "Follow-up release" section.
+	FollowUp string
 	// RepoURL (e.g. https://github.com/calimero-network/mero-tee) turns pull-request references
 	// and commit hashes into links; empty leaves them as text.
 	RepoURL string
 }
+
+// FollowUpHeading is the heading of the section that names the release that must follow.
+const FollowUpHeading = "Follow-up release"
 
 // Generate writes the release notes as Markdown. The sections the class requires
 // (release.RulesFor(class).RequiredSections) come first in the class's order, then the other
@@ -93,6 +100,9 @@ func Generate(in Input) ([]byte, error) {
 	}
 	for _, s := range order {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n", s, bodies[s])
+	}
+	if in.FollowUp != "" {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n", FollowUpHeading, in.FollowUp)
 	}
 	for _, extra := range in.Author.Extra() {
 		if extra.Body == "" {
