@@ -110,6 +110,8 @@ expect_fail guard-version-sync/malformed 'mero-kms-1\.3.*must start with|exit co
 expect_pass guard-allowed-env guard-allowed-env --workflows "$td/workflows-clean"
 expect_fail guard-allowed-env/hit '\[FAIL\].*release\.yaml:[0-9]+.*ALLOWED_MRTD' guard-allowed-env --workflows "$td/workflows-allowed"
 expect_pass guard-pr-docs guard-pr-docs --changed policies/attestation-policy-debug.json,docs/policies.md
+# the PR guard reads the change from the source's git history (go-git): the module's source must carry .git
+expect_pass guard-pr-docs/git-range guard-pr-docs --git-range HEAD..HEAD --pr-body x
 expect_fail guard-pr-docs/no-docs '\[FAIL\].*attestation-policy-debug\.json' guard-pr-docs --changed policies/attestation-policy-debug.json
 expect_pass guard-dependency guard-dependency --tag mero-kms-v1.2.0 --counterpart 1.2.0 --store "$td/store" --policies "$td/policies-ready"
 expect_fail guard-dependency/no-counterpart '\[FAIL\].*mero-tee-v9\.9\.9' guard-dependency --tag mero-kms-v1.2.0 --counterpart 9.9.9 --store "$td/store"
@@ -234,13 +236,12 @@ else
 fi
 
 # --- refusals before anything is published ---
-expect_fail release-kms/stable-not-ready '\[FAIL\].*policy_not_ready' release-kms --tag mero-kms-v1.3.0 --version 1.3.0 --kms-binary "$KMS_BIN"
-# a stable KMS whose pair is listed and whose policies are ready, but with no author notes
-cp compatibility-catalog.json "$work/catalog-stable.json"
-"$CLI" catalog add --kms 1.3.0 --node 1.3.0-rc.1 --profiles debug,debug-read-only,locked-read-only --notes "listed for the smoke test" --file "$work/catalog-stable.json" >/dev/null 2>&1 \
-  || echo "[WARN] could not list the stable pair in the test catalog"
-expect_fail release-kms/stable-notes 'stage release-notes.*section "[^"]+" is required for a stable release' release-kms --tag mero-kms-v1.3.0 --version 1.3.0 --counterpart 1.3.0-rc.1 \
-  --state "$ks" --catalog "$work/catalog-stable.json" --kms-binary "$KMS_BIN"
+# the author's notes convention: release-notes/<tag>.md in the repository, or --author-notes
+printf '## Breaking changes\n\nNone.\n\n## Upgrade path\n\nKMS first.\n' >"$work/stable-notes.md"
+printf '## Breaking changes\n\nNone.\n' >"$work/partial-notes.md"
+expect_fail release-kms/stable-not-ready '\[FAIL\].*policy_not_ready' release-kms --tag mero-kms-v1.3.0 --version 1.3.0 --kms-binary "$KMS_BIN" --author-notes "$work/stable-notes.md"
+expect_fail release-kms/stable-no-notes-file 'needs the author.s release notes: write .*release-notes/mero-kms-v1\.3\.0\.md' release-kms --tag mero-kms-v1.3.0 --version 1.3.0 --counterpart 1.3.0-rc.1 --state "$ks" --kms-binary "$KMS_BIN"
+expect_fail release-kms/stable-notes 'stage release-notes.*section "Upgrade path" is required for a stable release' release-kms --tag mero-kms-v1.3.0 --version 1.3.0 --counterpart 1.3.0-rc.1 --state "$ks" --kms-binary "$KMS_BIN" --author-notes "$work/partial-notes.md"
 expect_fail release-kms/version-sync '\[FAIL\].*MERO_KMS_VERSION=1\.2\.0' release-kms --tag $kms --version 1.2.0 --kms-binary "$KMS_BIN"
 [ ! -e "$ks/releases/mero-kms-v1.3.0" ] || { echo "[FAIL] a refused release reached the store"; failed=$((failed + 1)); }
 
