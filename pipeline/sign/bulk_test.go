@@ -40,7 +40,7 @@ func TestVerifyAll(t *testing.T) {
 	tampered := bytes.Clone(contents["a1"])
 	tampered[3] ^= 1
 	items[1].Open = opener(tampered)
-	items[2].Bundle = items[3].Bundle              // a bundle of another artifact
+	items[2].Bundle = items[3].Bundle             // a bundle of another artifact
 	items[4].Bundle = []byte(`{"mediaType":"x"}`) // not a bundle
 	items[5].Open = func() (io.ReadCloser, error) { return nil, fs.ErrNotExist }
 
