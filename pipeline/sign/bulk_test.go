@@ -125,3 +125,37 @@ func TestVerifyDigest(t *testing.T) {
 		t.Errorf("empty policy: %v", err)
 	}
 }
+
+// A Lazy signer builds its signer on the first signature only, once, and returns a failed
+// build on every call.
+func TestLazySigner(t *testing.T) {
+	ctx := context.Background()
+	builds := 0
+	in := newInstance(t)
+	real := in.keylessSigner(t, kmsRun, false)
+	l := sign.NewLazy(func() (sign.Signer, error) { builds++; return real, nil })
+	if l.Built() || builds != 0 {
+		t.Fatal("built before anything was signed")
+	}
+	for range 2 {
+		b, err := l.Sign(ctx, []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sign.NewVerifier(in.trusted).Verify(ctx, b, strings.NewReader("x"), sign.Policy{Identity: releaseIdentity()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !l.Built() || builds != 1 {
+		t.Errorf("built %d times, Built() = %v", builds, l.Built())
+	}
+	failing := sign.NewLazy(func() (sign.Signer, error) { builds++; return nil, errors.New("wrong password") })
+	for range 2 {
+		if _, err := failing.SignFile(ctx, "f"); err == nil || err.Error() != "wrong password" {
+			t.Errorf("failed build: %v", err)
+		}
+	}
+	if builds != 2 {
+		t.Errorf("%d builds, want the failing one once", builds)
+	}
+}
