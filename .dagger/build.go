@@ -13,11 +13,15 @@ const defaultPackerImage = "hashicorp/packer:1.11.2@sha256:12c441b8a3994e7df9f0e
 // nodeBuildOut is where build-node-image writes in its container.
 const nodeBuildOut = "/out/node-image"
 
+// agentPath is where the mero-tee-agent executable Packer installs into every image is mounted.
+const agentPath = "/usr/local/lib/mero-release/mero-tee-agent"
+
 // BuildNodeImage builds the node image of every profile and returns the build directory.
 //
 // With --provider gcp it runs Packer (in the pinned hashicorp/packer image, the CLI mounted
 // beside it) on examples/node-image/packer: one GCP image per profile on the pinned TDX base
-// image; the directory holds Packer's packer-manifest.json. With sim it holds the TDX
+// image, each running mero-tee-agent (built from ./cmd/mero-tee-agent in the builder image);
+// the directory holds Packer's packer-manifest.json and the records it names. With sim it holds the TDX
 // simulator's image description.
 func (m *MeroRelease) BuildNodeImage(
 	ctx context.Context,
@@ -59,6 +63,7 @@ func (m *MeroRelease) BuildNodeImage(
 			return nil, fmt.Errorf("build-node-image %s: --gcp-service-account-key is required for gcp", tag)
 		}
 		ctr = m.withCLI(dag.Container().From(packerImage)).
+			WithMountedFile(agentPath, goBuild(m.Source, m.BuilderImage, "./cmd/mero-tee-agent")).
 			WithMountedDirectory(srcPath, m.Source).
 			WithWorkdir(srcPath).
 			WithSecretVariable("GCP_SERVICE_ACCOUNT_KEY", gcpServiceAccountKey)
@@ -71,6 +76,9 @@ func (m *MeroRelease) BuildNodeImage(
 		src = given
 	}
 	args := nodeBuildArgs(tag, provider, src, nodeBuildOut, gcpProject, gcpZone, imageFamily)
+	if provider == "gcp" {
+		args = append(args, "--agent-binary", agentPath)
+	}
 	ran := exec(ctr, args...)
 	if _, err := result(ctx, ran, args); err != nil {
 		return nil, err

@@ -152,38 +152,47 @@ func (m *MeroRelease) KmsService(
 	// +optional
 	allowNotReady bool,
 ) (*dagger.Service, error) {
+	svc, _, err := m.kmsService(ctx, kmsVersion, nodeVersion, profile, store, key, catalog, image, kmsSource, dockerfile, kmsBinary, allowNotReady)
+	return svc, err
+}
+
+// kmsService is KmsService; it also says which image the service runs (for kms-check's result).
+func (m *MeroRelease) kmsService(ctx context.Context, kmsVersion, nodeVersion, profile string, store *dagger.Directory, key, catalog, image *dagger.File,
+	kmsSource *dagger.Directory, dockerfile string, kmsBinary *dagger.File, allowNotReady bool) (*dagger.Service, string, error) {
 	ctr, args, err := m.migratePolicyArgs(ctx, kmsVersion, nodeVersion, profile, store, "", key, "", "", nil, catalog, "file://"+policyMount, allowNotReady, true)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	const policyOut = "/out/policy.json"
 	args = append([]string{"--json"}, append(args, "-o", policyOut)...)
 	ran := exec(ctr, args...)
 	if _, err := result(ctx, ran, args); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out, err := ran.Stdout(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var env kmsEnvironment
 	if err := json.Unmarshal([]byte(out), &env); err != nil {
-		return nil, fmt.Errorf("kms-service: migrate-policy output: %w", err)
+		return nil, "", fmt.Errorf("kms-service: migrate-policy output: %w", err)
 	}
 	policyURL := env.Environment["MERO_KMS_POLICY_URL"]
 	policyPath, ok := strings.CutPrefix(policyURL, "file://")
 	if !ok || !strings.HasPrefix(policyPath, policyMount+"/") {
-		return nil, fmt.Errorf("kms-service: migrate-policy gave MERO_KMS_POLICY_URL %q, want one under file://%s", policyURL, policyMount)
+		return nil, "", fmt.Errorf("kms-service: migrate-policy gave MERO_KMS_POLICY_URL %q, want one under file://%s", policyURL, policyMount)
 	}
 	var kms *dagger.Container
+	var ran string
 	kept, isKept := strings.CutPrefix(env.KeptImage, statePath+"/")
 	switch {
 	case image != nil:
-		kms = dag.Container().Import(image)
+		kms, ran = dag.Container().Import(image), "the image given with --image"
 	case isKept:
-		kms = dag.Container().Import(store.File(kept))
+		// migrate-policy reports a kept archive only when its verified digest is the released image
+		kms, ran = dag.Container().Import(store.File(kept)), "the archive the state kept of the released image: "+kept
 	default:
-		kms = m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, kmsVersion)
+		kms, ran = m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, kmsVersion), "an image rebuilt from the KMS Dockerfile (the state kept no archive of the released image)"
 	}
 	svc := kms.
 		WithMountedFile(policyPath, ran.File(policyOut)).
@@ -194,7 +203,7 @@ func (m *MeroRelease) KmsService(
 	if env.ComposeHash != "" {
 		svc = svc.WithEnvVariable("MERO_KMS_COMPOSE_HASH", env.ComposeHash)
 	}
-	return svc.WithExposedPort(8080).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true}), nil
+	return svc.WithExposedPort(8080).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true}), ran, nil
 }
 
 // KmsCheck starts the released KMS as a Dagger service and checks it as after a migration.
@@ -221,7 +230,7 @@ func (m *MeroRelease) KmsCheck(
 	// +optional
 	allowNotReady bool,
 ) (string, error) {
-	svc, err := m.KmsService(ctx, kmsVersion, nodeVersion, profile, store, nil, catalog, nil, nil, "", kmsBinary, allowNotReady)
+	svc, ran, err := m.kmsService(ctx, kmsVersion, nodeVersion, profile, store, nil, catalog, nil, nil, "", kmsBinary, allowNotReady)
 	if err != nil {
 		return "", err
 	}
@@ -229,8 +238,11 @@ func (m *MeroRelease) KmsCheck(
 	if err != nil {
 		return "", err
 	}
-	return m.run(ctx, ctr, "migrate-check", "--kms-url", "http://kms:8080", "--profile", profile, "--node-version", nodeVersion,
+	out, err := m.run(ctx, ctr, "migrate-check", "--kms-url", "http://kms:8080", "--profile", profile, "--node-version", nodeVersion,
 		"--kms-version", kmsVersion, "--store", rs.spec, "--image-base", srcPath)
+	// The result names the image the service ran: a check that must not depend on log lines,
+	// which a cached call does not print again.
+	return "[INFO] the KMS service ran " + ran + "\n" + out, err
 }
 
 // MigrateCheck checks a migrated KMS at a URL: health, attestation and a key release (SPEC §10).

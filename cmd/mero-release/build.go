@@ -75,7 +75,7 @@ pushes only after the staged release passed its audit and E2E.`,
 
 // buildNodeImageCommand is `mero-release build-node-image`.
 func (a *app) buildNodeImageCommand() *cobra.Command {
-	var tag, provider, source, out, imageFamily, packerBin string
+	var tag, provider, source, out, imageFamily, packerBin, agentBin string
 	var g gcpFlags
 	c := &cobra.Command{
 		Use:   "build-node-image --tag mero-tee-vX.Y.Z[-rc.N] --provider sim|gcp [-o DIR]",
@@ -86,7 +86,9 @@ func (a *app) buildNodeImageCommand() *cobra.Command {
                   on the pinned base image ubuntu-2404-tdx-v20250101 of confidential-vm-images,
                   in --gcp-project ($GCP_PROJECT_ID), built in --gcp-zone ($GCP_ZONE), families
                   <--image-family>-<profile> ($GCP_IMAGE_FAMILY); credentials from
-                  --gcp-credentials-file or $GCP_SERVICE_ACCOUNT_KEY. Packer's manifest,
+                  --gcp-credentials-file or $GCP_SERVICE_ACCOUNT_KEY; --agent-binary is the
+                  mero-tee-agent every image runs (a static linux/amd64 build of
+                  cmd/mero-tee-agent). Packer's manifest,
                   DIR/packer-manifest.json, is what release-node-image --packer-manifest takes.
   --provider sim  copies and checks the TDX simulator's image description --source (default
                   examples/node-image) into DIR, for release-node-image --image PROFILE=DIR.
@@ -111,7 +113,7 @@ Prints the image of each profile ([PASS] lines; --json: images, manifest, base i
 				}
 				defer cleanup()
 				b.Packer = packer.Options{Project: a.envOr(g.project, "GCP_PROJECT_ID"), Zone: a.envOr(g.zone, "GCP_ZONE"),
-					ImageFamily: a.envOr(imageFamily, "GCP_IMAGE_FAMILY"), Packer: packerBin, Env: env, Output: a.stderr}
+					ImageFamily: a.envOr(imageFamily, "GCP_IMAGE_FAMILY"), Packer: packerBin, Env: env, Output: a.stderr, AgentBinary: agentBin}
 			}
 			res, err := flow.BuildNodeImages(cmd.Context(), b)
 			if err != nil {
@@ -133,6 +135,7 @@ Prints the image of each profile ([PASS] lines; --json: images, manifest, base i
 	fl.StringVarP(&out, "output", "o", "out/node-images", "directory of the build")
 	fl.StringVar(&imageFamily, "image-family", "", "GCP image family prefix (default $GCP_IMAGE_FAMILY, else mero-tee)")
 	fl.StringVar(&packerBin, "packer", "", "packer executable (default: packer on the PATH)")
+	fl.StringVar(&agentBin, "agent-binary", "", "mero-tee-agent executable installed in every image (gcp; default: mero-tee-agent in the template)")
 	fl.StringVar(&g.project, "gcp-project", "", "GCP project (default $GCP_PROJECT_ID)")
 	fl.StringVar(&g.zone, "gcp-zone", "", "TDX-capable GCP zone of the build VM (default $GCP_ZONE)")
 	fl.StringVar(&g.credentialsFile, "gcp-credentials-file", "", "service-account key file (default: $GCP_SERVICE_ACCOUNT_KEY)")

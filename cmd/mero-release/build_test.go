@@ -62,19 +62,27 @@ func TestBuildNodeImageGCP(t *testing.T) {
 { echo "$*"; cat "$GOOGLE_APPLICATION_CREDENTIALS"; stat -c %a "$GOOGLE_APPLICATION_CREDENTIALS"; } > ` + seen + `
 cat > packer-manifest.json <<'JSON'
 {"builds": [
- {"name": "debug", "builder_type": "googlecompute", "artifact_id": "mero-tee-1-3-0-debug", "custom_data": {"profile": "debug", "source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}},
- {"name": "debug-read-only", "builder_type": "googlecompute", "artifact_id": "mero-tee-1-3-0-debug-read-only", "custom_data": {"profile": "debug-read-only", "source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}},
- {"name": "locked-read-only", "builder_type": "googlecompute", "artifact_id": "mero-tee-1-3-0-locked-read-only", "custom_data": {"profile": "locked-read-only", "source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}}
+ {"name": "debug", "builder_type": "googlecompute", "artifact_id": "mero-tee-1-3-0-debug", "custom_data": {"profile": "debug", "source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images", "packages_file": "os-packages-debug.tsv", "identity_file": "image-identity-debug.env"}},
+ {"name": "debug-read-only", "builder_type": "googlecompute", "artifact_id": "mero-tee-1-3-0-debug-read-only", "custom_data": {"profile": "debug-read-only", "source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images", "packages_file": "os-packages-debug-read-only.tsv", "identity_file": "image-identity-debug-read-only.env"}},
+ {"name": "locked-read-only", "builder_type": "googlecompute", "artifact_id": "mero-tee-1-3-0-locked-read-only", "custom_data": {"profile": "locked-read-only", "source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images", "packages_file": "os-packages-locked-read-only.tsv", "identity_file": "image-identity-locked-read-only.env"}}
 ]}
 JSON
+for p in debug debug-read-only locked-read-only; do
+  printf 'libc6\t2.39-0ubuntu8.3\tamd64\tglibc\n' > "os-packages-$p.tsv"
+  printf 'os_id=ubuntu\nkernel_release=6.8.0-1015-gcp\nkernel_sha256=%064d\n' 0 > "image-identity-$p.env"
+done
 `
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	agent := filepath.Join(dir, "mero-tee-agent")
+	if err := os.WriteFile(agent, []byte("\x7fELF stand-in"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "build")
 	env := map[string]string{"GCP_SERVICE_ACCOUNT_KEY": `{"type": "service_account"}`, "GCP_PROJECT_ID": "mero-prod", "GCP_IMAGE_FAMILY": "mero-tee"}
 	code, _, stderr := catalogCLI(t, env, "build-node-image", "--tag", "mero-tee-v1.3.0", "--provider", "gcp",
-		"--source", "../../examples/node-image/packer", "--packer", bin, "-o", out)
+		"--source", "../../examples/node-image/packer", "--packer", bin, "--agent-binary", agent, "-o", out)
 	catalogExpect(t, code, stderr, 0, "[PASS] locked-read-only: mero-tee-1-3-0-locked-read-only")
 	data, err := os.ReadFile(seen)
 	if err != nil {

@@ -88,7 +88,8 @@ func exists(path string) bool {
 
 // ReportDataQuoter is implemented by VM instances whose guest agent quotes report data chosen
 // by the caller — what a node does for key release (its quote must bind the KMS challenge
-// nonce and its public key, which exist only after boot).
+// nonce and its public key, which exist only after boot). GCP instances implement it through
+// mero-tee-agent (a quote request in the instance metadata, answered in guest attributes).
 type ReportDataQuoter interface {
 	QuoteReportData(ctx context.Context, reportData [64]byte) ([]byte, error)
 }
@@ -100,7 +101,7 @@ type simulatedVMs interface {
 
 // NodeQuoter adapts a deployed node to kmsclient.Quoter for key release: quotes over the report
 // data the KMS asks for come from the instance's ReportDataQuoter or, for a vmsim provider, from
-// the simulator VM behind the instance; other providers are refused with an error saying so.
+// the simulator VM behind the instance.
 func NodeQuoter(ctx context.Context, inst vm.Instance, p vm.Provider) kmsclient.Quoter {
 	return nodeQuoter{ctx: ctx, inst: inst, p: p}
 }
@@ -124,5 +125,5 @@ func (n nodeQuoter) Quote(rd [64]byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("vm %s: not running", n.inst.Name())
 	}
-	return nil, fmt.Errorf("vm %s: the provider %T quotes only the boot nonce; key release needs quotes over caller-chosen report data (implement e2e.ReportDataQuoter)", n.inst.Name(), n.p)
+	return nil, fmt.Errorf("vm %s: instances of provider %T take no quotes over caller-chosen report data (they implement no e2e.ReportDataQuoter), which key release needs", n.inst.Name(), n.p)
 }

@@ -220,7 +220,7 @@ func (r *run) stagedAuditStage() Stage {
 func (r *run) auditStage(name string, st func() store.Store) Stage {
 	return Stage{Name: name, Advisory: func() bool { return !r.rules.AuditorRequired }, Run: func(ctx context.Context) error {
 		cfg := r.cfg.Audit
-		cfg.Log = r.cfg.Log
+		cfg.Log = r.checkLog(!r.rules.AuditorRequired)
 		rep, err := audit.Audit(ctx, st(), r.cfg.Tag, cfg)
 		if err != nil {
 			return err
@@ -269,9 +269,12 @@ func (r *run) e2eStage() Stage {
 				// must match that release's published-mrtds.json too (attestation and guardrail D).
 				CheckKMSMeasurements: true,
 				RunID:                r.cfg.RunID,
-				Log:                  r.cfg.Log,
+				Log:                  r.checkLog(!r.rules.E2EBlocking),
 			})
 			if err != nil {
+				return err
+			}
+			if err := r.writeWorkJSON(e2eReportFile, rep); err != nil {
 				return err
 			}
 			if err := rep.Err(); err != nil {

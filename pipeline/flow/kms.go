@@ -369,7 +369,7 @@ func (k *kmsRun) dependencyStage() Stage {
 				return err
 			}
 			rep, err := guard.Dependency(ctx, guard.DependencyInput{Tag: k.cfg.Tag, Counterpart: *k.counterpart, Store: k.cfg.Store, Catalog: cat, Policies: k.policies})
-			rep.Log(k.cfg.Log)
+			rep.Log(k.checkLog(!k.rules.DependencyGuardBlocking))
 			return err
 		},
 	}

@@ -2,12 +2,14 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/guard"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -107,6 +109,28 @@ func Published(ctx context.Context, cfg Config) (bool, error) {
 		return false, fmt.Errorf("list published releases: %w", err)
 	}
 	return slices.Contains(release.ParseTags(names), cfg.Tag), nil
+}
+
+// e2eReportFile is the E2E report (e2e.Report as JSON) a run keeps next to report.json.
+const e2eReportFile = "e2e-report.json"
+
+// writeWorkJSON writes v as indented JSON to name in the run's work folder of the tag.
+func (r *run) writeWorkJSON(name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return atomicfile.Write(filepath.Join(r.cfg.WorkDir, r.cfg.Tag.String(), name), append(b, '\n'))
+}
+
+// checkLog is the log of a check the class may make advisory: on an advisory one a failed check
+// is written as a warning (the check's report keeps the failure), so that a release that
+// succeeds prints no [FAIL] line.
+func (r *run) checkLog(advisory bool) *outcome.Logger {
+	if advisory {
+		return r.cfg.Log.Advisory()
+	}
+	return r.cfg.Log
 }
 
 // unlessPublished skips a stage when the release is already published (a re-run).

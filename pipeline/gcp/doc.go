@@ -19,7 +19,7 @@
 // by Config.BootTimeout). Any failure after the insert was accepted deletes the VM before
 // Create returns.
 //
-// # The boot-agent contract (what the node image must do)
+// # The agent contract (what the node image must do; package gcp/guestapi, cmd/mero-tee-agent)
 //
 // The instance metadata carries
 //
@@ -27,7 +27,7 @@
 //	mero-tee-nonce          = <128 lower-case hex characters: the 64-byte nonce>
 //	mero-tee-profile        = <profile>
 //
-// The image's boot agent, once the system is up, reads mero-tee-nonce from the metadata server
+// The image's agent (mero-tee-agent), once the system is up, reads mero-tee-nonce from the metadata server
 // (http://metadata.google.internal/computeMetadata/v1/instance/attributes/mero-tee-nonce),
 // obtains a TDX quote whose 64-byte REPORTDATA is exactly those nonce bytes (configfs-tsm
 // /sys/kernel/config/tsm/report or /dev/tdx_guest), and publishes it as a guest attribute in
@@ -40,6 +40,18 @@
 // tdx-quote-parts = N (decimal, 1–64) and tdx-quote-0 … tdx-quote-(N-1), whose concatenation is
 // the base64 text. When it cannot produce a quote it publishes tdx-quote-error = <message>, and
 // Quote fails at once with that message instead of waiting.
+//
+// # Quotes over caller-chosen report data (key release)
+//
+// Instance.QuoteReportData (the e2e.ReportDataQuoter the E2E's key release uses) writes, with
+// instances.setMetadata (the current fingerprint, retried when it went stale),
+//
+//	mero-tee-quote-request = <id>:<128 lower-case hex characters: the report data>
+//
+// with a fresh random id, and waits for the agent's answer in guest attribute
+// mero-tee/quote-<id> (or its parts, or quote-<id>-error), as for the boot quote. The agent
+// removes the previous answer when it takes a new request. Nothing but the Compute Engine API
+// is used: the VM has no external address and no firewall rule is created.
 //
 // Instance.Quote polls instances.getGuestAttributes(queryPath="mero-tee/") every
 // Config.PollInterval until the quote is there or Config.QuoteTimeout passes. A value that is

@@ -27,7 +27,7 @@ func FuzzQuoteFromAttributes(f *testing.F) {
 		add(QuotePartsKey, parts)
 		add(QuoteKey+"-0", p0)
 		add(QuoteKey+"-1", p1)
-		raw, done, _, err := quoteFromAttributes(ga)
+		raw, done, _, err := quoteFromAttributes(ga, QuoteKey)
 		if err != nil || !done {
 			return
 		}

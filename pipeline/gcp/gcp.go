@@ -15,6 +15,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/calimero-network/mero-release/pipeline/gcp/guestapi"
 	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/vm"
@@ -36,15 +37,17 @@ const (
 	DefaultDeleteAttempts = 5
 )
 
-// Guest-attribute and metadata names of the boot-agent contract (see the package comment).
+// Guest-attribute and metadata names of the agent contract (package guestapi; see the
+// package comment).
 const (
-	GuestAttributeNamespace = "mero-tee"
-	QuoteKey                = "tdx-quote"
-	QuotePartsKey           = "tdx-quote-parts"
-	QuoteErrorKey           = "tdx-quote-error"
-	MetadataNonce           = "mero-tee-nonce"
-	MetadataProfile         = "mero-tee-profile"
-	MetadataGuestAttributes = "enable-guest-attributes"
+	GuestAttributeNamespace = guestapi.Namespace
+	QuoteKey                = guestapi.QuoteKey
+	QuotePartsKey           = guestapi.QuotePartsKey
+	QuoteErrorKey           = guestapi.QuoteErrorKey
+	MetadataNonce           = guestapi.MetadataNonce
+	MetadataProfile         = guestapi.MetadataProfile
+	MetadataGuestAttributes = guestapi.MetadataGuestAttributes
+	MetadataQuoteRequest    = guestapi.MetadataQuoteRequest
 )
 
 // Config configures a Provider. Project and Zone are required; every other field has a default.

@@ -22,14 +22,37 @@ const (
 type Logger struct {
 	mu  sync.Mutex
 	out io.Writer
+	// parent is set on an advisory logger: it writes through its parent, failed checks as warnings.
+	parent *Logger
 }
 
 // NewLogger returns a Logger writing to w.
 func NewLogger(w io.Writer) *Logger { return &Logger{out: w} }
 
+// Advisory returns a logger writing to the same output on which a failed check is a warning:
+// "[WARN] advisory: …" instead of "[FAIL] …". It is for the checks a release class reports but does
+// not block on (an rc's dependency guard or E2E), so that a successful run prints no [FAIL] line;
+// the checks' reports keep their failures.
+func (l *Logger) Advisory() *Logger {
+	if l == nil {
+		return nil
+	}
+	return &Logger{parent: l}
+}
+
 // Logf writes one line with the given level.
 func (l *Logger) Logf(level Level, format string, args ...any) {
-	if l == nil || l.out == nil {
+	if l == nil {
+		return
+	}
+	if l.parent != nil {
+		if level == LevelFail {
+			level, format = LevelWarn, "advisory: "+format
+		}
+		l.parent.Logf(level, format, args...)
+		return
+	}
+	if l.out == nil {
 		return
 	}
 	l.mu.Lock()

@@ -18,6 +18,11 @@ import (
 // ManifestName is the file the template's manifest post-processor writes, next to the template.
 const ManifestName = "packer-manifest.json"
 
+// AgentName is the mero-tee-agent executable the template uploads into every image (its
+// variable agent_binary, relative to the template): a static linux/amd64 build of
+// cmd/mero-tee-agent.
+const AgentName = "mero-tee-agent"
+
 // BaseImage is the pinned GCP TDX base image of the node image (SPEC §3).
 type BaseImage struct {
 	SourceImageFamily  string `json:"source_image_family"`
@@ -93,6 +98,10 @@ type Options struct {
 	Env []string
 	// Output receives Packer's output.
 	Output io.Writer
+	// AgentBinary is the mero-tee-agent executable to install (CGO_ENABLED=0 GOOS=linux
+	// GOARCH=amd64 go build ./cmd/mero-tee-agent); it is copied into Dir as AgentName. Empty
+	// means the template directory already holds AgentName.
+	AgentBinary string
 }
 
 // Run copies the template into Dir, runs `packer init` and `packer build` there with the
@@ -118,6 +127,9 @@ func Run(ctx context.Context, o Options) (string, []Build, error) {
 		o.Packer = "packer"
 	}
 	if err := copyTemplate(o.Template, o.Dir); err != nil {
+		return "", nil, err
+	}
+	if err := installAgent(o.AgentBinary, o.Dir); err != nil {
 		return "", nil, err
 	}
 	manifest := filepath.Join(o.Dir, ManifestName)
@@ -158,6 +170,14 @@ func Run(ctx context.Context, o Options) (string, []Build, error) {
 	} else if base != o.Base {
 		return "", nil, outcome.VerificationErrorf("packer built on %+v, not the pinned %+v", base, o.Base)
 	}
+	// Every build recorded its packages and identity (the SBOM's content): check them now.
+	for _, b := range builds {
+		if _, ok, err := ReadRecord(o.Dir, b); err != nil {
+			return "", nil, err
+		} else if !ok {
+			return "", nil, outcome.UsageErrorf("packer build %q: custom_data names no %s/%s (the template records the image's packages)", b.Name, CustomPackagesFile, CustomIdentityFile)
+		}
+	}
 	return manifest, builds, nil
 }
 
@@ -178,6 +198,29 @@ func (o Options) packer(ctx context.Context, args []string) error {
 			lines = lines[len(lines)-15:]
 		}
 		return fmt.Errorf("packer %s: %w\n%s", args[0], err, strings.Join(lines, "\n"))
+	}
+	return nil
+}
+
+// installAgent copies the agent executable into dir as AgentName (mode 0755), or checks that
+// dir has one when bin is empty.
+func installAgent(bin, dir string) error {
+	dst := filepath.Join(dir, AgentName)
+	if bin == "" {
+		if st, err := os.Stat(dst); err != nil || !st.Mode().IsRegular() {
+			return outcome.UsageErrorf("packer: no %s to install in the image: build it (CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o %s ./cmd/mero-tee-agent) and pass --agent-binary", AgentName, AgentName)
+		}
+		return nil
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return outcome.UsageErrorf("packer: agent binary: %v", err)
+	}
+	if len(data) < 4 || string(data[:4]) != "\x7fELF" {
+		return outcome.UsageErrorf("packer: agent binary %s: not an ELF executable", bin)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return fmt.Errorf("packer: install agent: %w", err)
 	}
 	return nil
 }

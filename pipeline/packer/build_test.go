@@ -37,7 +37,10 @@ v=$(echo "$version" | tr . -)
   sep=
   for p in debug debug-read-only locked-read-only; do
     printf '%s{"name": "%s", "builder_type": "googlecompute", "artifact_id": "mero-tee-%s-%s", "packer_run_uuid": "run-2",' "$sep" "$p" "$v" "$p"
-    printf ' "custom_data": {"profile": "%s", "source_image": "%s", "source_image_family": "%s", "source_image_project": "%s"}}\n' "$p" "$base" "$family" "$project"
+    printf ' "custom_data": {"profile": "%s", "source_image": "%s", "source_image_family": "%s", "source_image_project": "%s",' "$p" "$base" "$family" "$project"
+    printf ' "packages_file": "os-packages-%s.tsv", "identity_file": "image-identity-%s.env"}}\n' "$p" "$p"
+    printf 'base-files\t13ubuntu10.1\tamd64\tbase-files\nlibc6:amd64\t2.39-0ubuntu8.3\tamd64\tglibc\n' > "os-packages-$p.tsv"
+    printf 'os_id=ubuntu\nos_version_id=24.04\nkernel_release=6.8.0-1015-gcp\nkernel_sha256=%064d\n' 0 > "image-identity-$p.env"
     sep=,
   done
   echo '], "last_run_uuid": "run-2"}'
@@ -50,6 +53,17 @@ echo "==> Builds finished."
 	return bin, argsLog
 }
 
+// agentBinary writes a stand-in for the mero-tee-agent executable (an ELF header is all Run
+// checks).
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "agent")
+	if err := os.WriteFile(p, []byte("\x7fELF stand-in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func template(t *testing.T) string {
 	t.Helper()
 	return filepath.Join("..", "..", "examples", "node-image", "packer")
@@ -60,7 +74,7 @@ func TestRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "build")
 	var out strings.Builder
 	manifest, builds, err := Run(context.Background(), Options{Template: template(t), Dir: dir, Version: "1.3.0-rc.1",
-		Project: "mero-prod", Zone: "us-central1-a", ImageFamily: "mero-tee", Packer: bin, Output: &out})
+		Project: "mero-prod", Zone: "us-central1-a", ImageFamily: "mero-tee", Packer: bin, Output: &out, AgentBinary: agentBinary(t)})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -92,7 +106,16 @@ func TestRun(t *testing.T) {
 			t.Errorf("packer build lacks %q: %s", want, calls[1])
 		}
 	}
-	for _, f := range []string{"mero-tee.pkr.hcl", "provision.sh"} {
+	for _, b := range builds {
+		rec, ok, err := ReadRecord(dir, b)
+		if err != nil || !ok || len(rec.Packages) != 2 || rec.Packages[1] != (OSPackage{Name: "libc6", Version: "2.39-0ubuntu8.3", Architecture: "amd64", Source: "glibc"}) {
+			t.Errorf("build %s: record %+v, %v, %v", b.Name, rec, ok, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, AgentName)); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("the agent was not installed beside the template: %v", err)
+	}
+	for _, f := range []string{"mero-tee.pkr.hcl", "provision.sh", "mero-tee-agent.service"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("the template's %s was not copied: %v", f, err)
 		}
@@ -103,7 +126,11 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunFailures(t *testing.T) {
-	base := Options{Template: template(t), Version: "1.3.0", Project: "p"}
+	notELF := filepath.Join(t.TempDir(), "agent.sh")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := Options{Template: template(t), Version: "1.3.0", Project: "p", AgentBinary: agentBinary(t)}
 	cases := map[string]struct {
 		script string
 		mutate func(*Options)
@@ -117,6 +144,10 @@ func TestRunFailures(t *testing.T) {
 			code: outcome.Usage, want: "no image for profile debug-read-only"},
 		"another base image": {script: `[ "$1" = build ] && { printf '{"builds": [{"name": "debug", "builder_type": "g", "artifact_id": "a", "custom_data": {"source_image": "ubuntu-2404-tdx-v20990101"}}, {"name": "debug-read-only", "builder_type": "g", "artifact_id": "b", "custom_data": {"source_image": "ubuntu-2404-tdx-v20990101"}}, {"name": "locked-read-only", "builder_type": "g", "artifact_id": "c", "custom_data": {"source_image": "ubuntu-2404-tdx-v20990101"}}]}' > packer-manifest.json; exit 0; }`,
 			code: outcome.VerificationFailed, want: "not the pinned"},
+		"no agent":             {mutate: func(o *Options) { o.AgentBinary = "" }, code: outcome.Usage, want: "no mero-tee-agent to install"},
+		"agent not executable": {mutate: func(o *Options) { o.AgentBinary = notELF }, code: outcome.Usage, want: "not an ELF executable"},
+		"no package record": {script: `[ "$1" = build ] && { printf '{"builds": [{"name": "debug", "builder_type": "g", "artifact_id": "a", "custom_data": {"source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}}, {"name": "debug-read-only", "builder_type": "g", "artifact_id": "b", "custom_data": {"source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}}, {"name": "locked-read-only", "builder_type": "g", "artifact_id": "c", "custom_data": {"source_image": "ubuntu-2404-tdx-v20250101", "source_image_family": "ubuntu-2404-tdx", "source_image_project": "confidential-vm-images"}}]}' > packer-manifest.json; exit 0; }`,
+			code: outcome.Usage, want: "names no packages_file"},
 		"no project":  {mutate: func(o *Options) { o.Project = "" }, code: outcome.Usage, want: "GCP project"},
 		"bad version": {mutate: func(o *Options) { o.Version = "1.3" }, code: outcome.Usage, want: "version"},
 		"no template": {mutate: func(o *Options) { o.Template = t.TempDir() }, code: outcome.Usage, want: "no *.pkr.hcl"},

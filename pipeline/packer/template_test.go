@@ -116,7 +116,7 @@ func TestTemplate(t *testing.T) {
 			keys = append(keys, k.AsString())
 		}
 	}
-	for _, want := range []string{"profile", "source_image", "source_image_family", "source_image_project"} {
+	for _, want := range []string{"profile", "source_image", "source_image_family", "source_image_project", CustomPackagesFile, CustomIdentityFile} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("custom_data lacks %s: %v", want, keys)
 		}
@@ -125,5 +125,49 @@ func TestTemplate(t *testing.T) {
 	st, err := os.Stat(filepath.Join(template(t), "provision.sh"))
 	if err != nil || st.Mode().Perm()&0o100 == 0 {
 		t.Errorf("provision.sh: %v, mode %v", err, st)
+	}
+}
+
+// TestTemplateInstallsTheAgentAndRecords checks the threads between the template,
+// provision.sh and the unit file: the agent and its unit are uploaded where provision.sh
+// installs them from, the unit starts what provision.sh installs, and the record files
+// provision.sh writes are the ones the template downloads under the names custom_data gives.
+func TestTemplateInstallsTheAgentAndRecords(t *testing.T) {
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(template(t), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	hcl, script, unit := read("mero-tee.pkr.hcl"), read("provision.sh"), read("mero-tee-agent.service")
+	for _, c := range []struct{ text, want, why string }{
+		{hcl, `"${path.root}/` + AgentName + `"`, "the template uploads the agent"},
+		{hcl, `"${path.root}/mero-tee-agent.service"`, "the template uploads the unit"},
+		{script, "install -m 0755 /tmp/mero-tee-agent /usr/local/bin/mero-tee-agent", "provision.sh installs the agent"},
+		{script, "systemctl enable mero-tee-agent.service", "provision.sh enables the unit"},
+		{unit, "ExecStart=/usr/local/bin/mero-tee-agent\n", "the unit starts the installed agent"},
+		{unit, "WantedBy=multi-user.target", "the unit starts at boot"},
+		{script, `"$rec/packages.tsv"`, "provision.sh writes the package list"},
+		{script, `"$rec/identity.env"`, "provision.sh writes the identity"},
+		{hcl, `source      = "/var/tmp/mero-record/packages.tsv"`, "the template downloads the package list"},
+		{hcl, `source      = "/var/tmp/mero-record/identity.env"`, "the template downloads the identity"},
+		{script, "rec=/var/tmp/mero-record", "provision.sh writes the record where the template reads it"},
+		{hcl, `rm -rf /var/tmp/mero-record`, "the record is removed from the image"},
+	} {
+		if !strings.Contains(c.text, c.want) {
+			t.Errorf("%s: %q not found", c.why, c.want)
+		}
+	}
+	for _, name := range []string{"os-packages-${source.name}.tsv", "image-identity-${source.name}.env"} {
+		if n := strings.Count(hcl, `"`+name+`"`); n != 2 {
+			t.Errorf("%s appears %d times in the template; want once as a download destination and once in custom_data", name, n)
+		}
+	}
+	// Each profile does something of its own, not only a command-line flag.
+	for _, want := range []string{"overlayroot=tmpfs", "systemctl mask ssh.service", "serial-getty@ttyS0", "passwd -l root", "update-initramfs -u"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("provision.sh lacks %q", want)
+		}
 	}
 }

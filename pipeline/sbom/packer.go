@@ -25,10 +25,17 @@ import (
 //     (the GCP image), with the build's name, builder and custom_data in its comment; it is
 //     GENERATED_FROM the definition directory and DESCRIBED by the document;
 //   - the pinned base image (custom_data "source_image", e.g. ubuntu-2404-tdx-v20260101) as an
-//     OPERATING_SYSTEM package each node image is a DESCENDANT_OF.
+//     OPERATING_SYSTEM package each node image is a DESCENDANT_OF;
+//   - what provision.sh recorded on the build VM (packer.ReadRecord: the files custom_data
+//     packages_file and identity_file name, beside the manifest): every installed Debian
+//     package with its version, architecture and a purl (pkg:deb/OS/NAME@VERSION?arch=…&distro=…),
+//     the kernel the image boots (release and SHA-256 of its vmlinuz) and the build VM's
+//     firmware (SMBIOS vendor, version, date), each CONTAINED by the node image (the firmware:
+//     a DEPENDENCY_OF it, since GCE supplies it). A manifest of an older template without the
+//     record yields the image packages alone.
 //
-// The GCP image itself is not opened: its packages come from the base image and the
-// provisioning that the definition directory records.
+// The GCP image itself is not opened: its content is what the record and the definition
+// directory say.
 func generatePacker(ctx context.Context, in Input) ([]byte, error) {
 	f, err := os.Open(in.Path)
 	if err != nil {
@@ -56,10 +63,51 @@ func generatePacker(ctx context.Context, in Input) ([]byte, error) {
 		})
 	}
 	bases := map[spdx.ElementID]bool{}
+	added := map[spdx.ElementID]string{} // packages from the records, by id → identity key
+	add := func(key string, id spdx.ElementID, p *spdx.Package) spdx.ElementID {
+		base := id // two different packages whose ids sanitize alike get -2, -3, …
+		for n := 2; added[id] != "" && added[id] != key; n++ {
+			id = spdx.ElementID(fmt.Sprintf("%s-%d", base, n))
+		}
+		if added[id] == "" {
+			added[id] = key
+			p.PackageSPDXIdentifier = id
+			doc.Packages = append(doc.Packages, p)
+		}
+		return id
+	}
 	for _, b := range builds {
 		id := spdx.ElementID("NodeImage-" + sanitize(b.ArtifactID))
-		doc.Packages = append(doc.Packages, osPackage(id, b.ArtifactID, in.Version, buildComment(b)))
+		rec, hasRecord, err := packer.ReadRecord(dir, b)
+		if err != nil {
+			return nil, err
+		}
+		comment := buildComment(b)
+		if hasRecord {
+			comment += fmt.Sprintf(" Recorded at build: %s %s (%s), %d Debian packages, kernel %s.", rec.Identity.OSID,
+				rec.Identity.OSVersionID, rec.Identity.OSPrettyName, len(rec.Packages), rec.Identity.KernelRelease)
+		}
+		doc.Packages = append(doc.Packages, osPackage(id, b.ArtifactID, in.Version, comment))
 		relate("DOCUMENT", "DESCRIBES", id)
+		if hasRecord {
+			for _, p := range rec.Packages {
+				key := "deb\x00" + p.Name + "\x00" + p.Version + "\x00" + p.Architecture
+				pid := add(key, spdx.ElementID("DebPackage-"+sanitize(p.Name)+"-"+sanitize(p.Architecture)+"-"+sanitize(p.Version)), debPackage(p, rec.Identity))
+				relate(id, "CONTAINS", pid)
+			}
+			k := rec.Identity
+			kp := osPackage("", "linux-kernel", k.KernelRelease, "The kernel the image boots, /boot/vmlinuz-"+k.KernelRelease+" (measured into RTMR1 at boot).")
+			kp.PrimaryPackagePurpose = "OPERATING_SYSTEM"
+			kp.PackageChecksums = []spdx.Checksum{{Algorithm: spdx.SHA256, Value: k.KernelSHA256}}
+			relate(id, "CONTAINS", add("kernel\x00"+k.KernelSHA256, spdx.ElementID("Kernel-"+sanitize(k.KernelRelease)+"-"+k.KernelSHA256[:12]), kp))
+			if k.FirmwareVendor != "" || k.FirmwareVersion != "" {
+				fw := osPackage("", strings.TrimSpace(k.FirmwareVendor+" firmware"), k.FirmwareVersion,
+					fmt.Sprintf("SMBIOS BIOS of the build VM (vendor %q, version %q, date %q): on GCE the TDX firmware is supplied by the platform, not the image, and measured into MRTD/RTMR0.", k.FirmwareVendor, k.FirmwareVersion, k.FirmwareDate))
+				fw.PrimaryPackagePurpose = "FIRMWARE"
+				fwID := add("fw\x00"+k.FirmwareVendor+"\x00"+k.FirmwareVersion+"\x00"+k.FirmwareDate, spdx.ElementID("Firmware-"+sanitize(k.FirmwareVendor+"-"+k.FirmwareVersion+"-"+k.FirmwareDate)), fw)
+				relate(fwID, "DEPENDENCY_OF", id)
+			}
+		}
 		if root != "" {
 			relate(id, "GENERATED_FROM", root)
 		}
@@ -94,6 +142,37 @@ func osPackage(id spdx.ElementID, name, version, comment string) *spdx.Package {
 		PackageCopyrightText:      "NOASSERTION",
 		PackageComment:            comment,
 	}
+}
+
+// debPackage is the SPDX package of an installed Debian package, with its purl.
+func debPackage(p packer.OSPackage, id packer.Identity) *spdx.Package {
+	purl := "pkg:deb/" + purlEscape(id.OSID) + "/" + purlEscape(p.Name) + "@" + purlEscape(p.Version) + "?arch=" + purlEscape(p.Architecture)
+	if id.OSVersionID != "" {
+		purl += "&distro=" + purlEscape(id.OSID+"-"+id.OSVersionID)
+	}
+	if p.Source != p.Name {
+		purl += "&upstream=" + purlEscape(p.Source)
+	}
+	pkg := osPackage("", p.Name, p.Version, "")
+	pkg.PrimaryPackagePurpose = ""
+	pkg.PackageComment = ""
+	pkg.PackageSourceInfo = "Debian package installed in the image (dpkg-query at build); source package " + p.Source
+	pkg.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: purl}}
+	return pkg
+}
+
+// purlEscape percent-encodes s for a purl component, keeping only unreserved characters.
+func purlEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 func buildComment(b packer.Build) string {

@@ -62,6 +62,13 @@ bound_cache() {
   fi
 }
 
+# offline_engine_alive — true when the engine process this script started is still running.
+offline_engine_alive() {
+  local pid
+  pid=$(cat "$DAGGER_HOME/unshare.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
 case "${1:-}" in
 start)
   if [ -z "${DAGGER_FORCE_OFFLINE:-}" ] && command -v dagger >/dev/null 2>&1 && [ ! -S "$DAGGER_HOME/engine.sock" ] \
@@ -92,9 +99,25 @@ stop)
   if [ -f "$DAGGER_HOME/engine-ctl.sh" ] && [ -f "$DAGGER_HOME/unshare.pid" ]; then
     bash "$DAGGER_HOME/engine-ctl.sh" stop
   fi
+  # engine-ctl.sh leaves the socket behind: a stale engine.sock made `env` print exports for a
+  # dead engine, and the next `dagger` call hung at "connecting to engine" with no error.
+  rm -f "$DAGGER_HOME/engine.sock"
   ;;
 env)
-  if [ -S "$DAGGER_HOME/engine.sock" ]; then env_lines; fi
+  # Prints the exports for the offline engine this script started, only when it answers.
+  if [ -S "$DAGGER_HOME/engine.sock" ]; then
+    if offline_engine_alive && (eval "$(env_lines)"; timeout "${DAGGER_ENV_TIMEOUT:-60}" dagger core version >/dev/null 2>&1); then
+      env_lines
+      exit 0
+    fi
+    echo "[ERROR] the offline Dagger engine at $DAGGER_HOME/engine.sock does not answer: run 'bash scripts/ci/dagger-engine.sh start'" >&2
+    exit 1
+  fi
+  if command -v dagger >/dev/null 2>&1 && timeout "${DAGGER_ENV_TIMEOUT:-60}" dagger core version >/dev/null 2>&1; then
+    exit 0 # a laptop's or CI's own engine: nothing to export
+  fi
+  echo "[ERROR] no Dagger engine answers: run 'bash scripts/ci/dagger-engine.sh start' (offline engine) or start Docker" >&2
+  exit 1
   ;;
 *)
   echo "usage: $0 start|stop|prune|env" >&2; exit 2 ;;

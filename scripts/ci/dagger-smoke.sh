@@ -59,6 +59,28 @@ expect_match() {
   fi
 }
 
+# Checks judge what a call produced (exported files, report.json, the store's release record, the
+# returned value, the exit), never its log lines: the engine caches a call whose inputs did not
+# change, and a cached call prints none of the CLI's log lines (a second CI run on the same
+# machine failed that way). A returned string (audit, end-to-end, kms-check, …) is the CLI's
+# output as the function returns it, cached or not.
+
+# json_ok FILE EXPR — the JSON file FILE satisfies the Python expression EXPR over `d`; helpers:
+# stage(name) is the status of a stage of a report.json, check(id) a check of an e2e-report.json.
+json_ok() {
+  python3 - "$1" "$2" <<'PY' 2>/dev/null
+import json, sys
+d = json.load(open(sys.argv[1]))
+def stage(name):
+    return next((s["status"] for s in d.get("stages", []) if s["name"] == name), None)
+def stage_detail(name):
+    return next((s.get("detail", "") for s in d.get("stages", []) if s["name"] == name), "")
+def check(cid):
+    return next((c for c in d.get("checks", []) if c["id"] == cid), {})
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+
 # timed NAME CMD… — run CMD and record its wall time in $work/NAME.secs.
 timed() {
   local name=$1 t0=$SECONDS rc; shift
@@ -104,7 +126,8 @@ expect_file policy-promote '"kms_version": "1\.2\.0"' policy-promote --policy po
 ns=$work/node-state ks=$work/kms-state
 node=mero-tee-v1.3.0-rc.1 kms=mero-kms-v1.3.0-rc.1
 if timed node-release dcall release-node-image --tag $node --version 1.3.0-rc.1 --build export --path "$ns" >"$work/out" 2>&1 \
-   && [ -f "$ns/releases/$node/assets/published-mrtds.json" ] && grep -q 'build-node-image --tag' "$work/out"; then
+   && [ -f "$ns/releases/$node/assets/published-mrtds.json" ] && [ -f "$ns/work/node-images/$node/locked-read-only.json" ] \
+   && json_ok "$ns/work/$node/report.json" 'd["published"] and stage("publish") == "pass" and stage("audit") == "pass" and "fail" not in [s["status"] for s in d["stages"]]'; then
   echo "[PASS] dagger call release-node-image ($node, fresh store) in $(cat "$work/node-release.secs")s"; passed=$((passed + 1))
 else
   echo "[FAIL] dagger call release-node-image:"; tail -25 "$work/out"; failed=$((failed + 1))
@@ -114,9 +137,9 @@ expect_pass audit/node audit --tag $node --store "$ns"
 # The KMS rc against that node release: images built from examples/kms/Dockerfile (prebuilt
 # binary: no registry here), E2E with the KMS binary of the released image as processes.
 if timed kms-release dcall release-kms --tag $kms --version 1.3.0-rc.1 --state "$ns" --kms-binary "$KMS_BIN" export --path "$ks" >"$work/out" 2>&1 \
-   && grep -q '\[PASS\] stage e2e' "$work/out" && grep -q "KMS 1.3.0-rc.1 (locked-read-only): process" "$work/out" \
-   && grep -q '\[PASS\] guardrail D (measurement consistency): kms 1.3.0-rc.1 (debug)' "$work/out" \
-   && grep -q 'dockerBuild' "$work/out"; then
+   && json_ok "$ks/work/$kms/report.json" 'd["published"] and stage("build-images") == "pass" and stage("e2e") == "pass" and stage("audit") == "pass"' \
+   && json_ok "$ks/work/$kms/e2e-report.json" 'd["passed"] and check("D")["status"] == "pass" and any(c["name"] == "kms 1.3.0-rc.1 (debug)" and c["status"] == "pass" for c in check("D")["cases"])' \
+   && [ -f "$ks/work/$kms/images/mero-kms-locked-read-only.oci.tar" ] && [ -f "$ks/releases/$kms/assets/kms-image-manifest.json" ]; then
   echo "[PASS] dagger call release-kms ($kms: Dockerfile images, E2E against the released KMS binary) in $(cat "$work/kms-release.secs")s"; passed=$((passed + 1))
 else
   echo "[FAIL] dagger call release-kms:"; grep -E '\[(FAIL|ERROR)\]' "$work/out" | head; tail -25 "$work/out"; failed=$((failed + 1))
@@ -136,8 +159,8 @@ expect_pass verify verify --file "$kassets/published-mrtds.json" --bundle "$kass
 expect_fail verify/other-file 'exit code 10' verify --file "$kassets/sbom.spdx.json" --bundle "$kassets/published-mrtds.json.sigstore.json" --key "$ks/work/keys/cosign.pub"
 expect_match end-to-end 'guardrail D \(measurement consistency\): 6 case\(s\) passed' end-to-end --kms-release $kms --node-release $node --store "$ks" --kms-binary "$KMS_BIN"
 expect_match kms-check 'post-migration check of http://kms:8080 \(locked-read-only\) passed' kms-check --kms-version 1.3.0-rc.1 --node-version 1.3.0-rc.1 --profile locked-read-only --store "$ks"
-# the service ran the archive the release kept, found by the released digest (not a rebuild)
-if grep -q 'mero-kms-locked-read-only.oci.tar is the released image' "$work/out"; then
+# the service ran the archive the release kept, found by the released digest (not a rebuild): kms-check returns which image it ran
+if grep -q 'the KMS service ran the archive the state kept of the released image: .*mero-kms-locked-read-only\.oci\.tar' "$work/out"; then
   echo "[PASS] kms-check ran the released image the state kept"; passed=$((passed + 1))
 else
   echo "[FAIL] kms-check: no sign that the kept archive of the released image was run"; failed=$((failed + 1))
@@ -200,7 +223,9 @@ expect_fail audit/missing-asset 'exit code 11' audit --tag $kms --store "$work/i
 
 # --- a re-run finds the release published and only re-audits it ---
 if timed kms-rerun dcall release-kms --tag $kms --version 1.3.0-rc.1 --state "$ks" --kms-binary "$KMS_BIN" export --path "$work/rerun" >"$work/out" 2>&1 \
-   && grep -q 'already published' "$work/out" && cmp -s "$ks/releases/$kms/release.json" "$work/rerun/releases/$kms/release.json"; then
+   && json_ok "$work/rerun/work/$kms/report.json" 'stage("publish") == "skip" and stage_detail("publish").startswith("already published") and stage("audit") == "pass"' \
+   && cmp -s "$ks/releases/$kms/release.json" "$work/rerun/releases/$kms/release.json" \
+   && diff -r "$ks/releases/$kms/assets" "$work/rerun/releases/$kms/assets" >/dev/null; then
   echo "[PASS] dagger call release-kms re-run: published release unchanged, only re-audited ($(cat "$work/kms-rerun.secs")s vs $(cat "$work/kms-release.secs")s)"; passed=$((passed + 1))
 else
   echo "[FAIL] dagger call release-kms re-run:"; tail -25 "$work/out"; failed=$((failed + 1))

@@ -3,7 +3,13 @@
 # which runs it in the pinned hashicorp/packer image) runs `packer init` and `packer build` here
 # with the -var values below, then reads packer-manifest.json: each build's artifact_id is the
 # image the release measures on an ephemeral TDX Confidential VM, and its custom_data records
-# the profile and the base image (the SBOM's DESCENDANT_OF).
+# the profile and the base image (the SBOM's DESCENDANT_OF) and names the two files provision.sh
+# recorded on the build VM and the template downloaded beside the manifest: the installed
+# Debian packages (os-packages-PROFILE.tsv) and the OS, kernel and firmware identity
+# (image-identity-PROFILE.env), from which the SBOM lists the image's software.
+#
+# Every image runs mero-tee-agent at boot: the file mero-tee-agent beside this template, a static
+# linux/amd64 build of cmd/mero-tee-agent (copied here by `build-node-image --agent-binary`).
 #
 # RTMR0 (firmware) and RTMR1 (kernel) follow the base image: a new source_image means a new
 # release with new measurements. RTMR2 follows the kernel command line, which differs per
@@ -99,10 +105,31 @@ build {
     image_family = "${var.image_family}-locked-read-only"
   }
 
+  provisioner "file" {
+    sources     = ["${path.root}/mero-tee-agent", "${path.root}/mero-tee-agent.service"]
+    destination = "/tmp/"
+  }
+
   provisioner "shell" {
     script           = "${path.root}/provision.sh"
     execute_command  = "sudo -E sh '{{ .Path }}'"
     environment_vars = ["MERO_PROFILE=${source.name}", "MERO_TEE_VERSION=${var.version}"]
+  }
+
+  # The record provision.sh wrote, downloaded beside the manifest, then removed from the image.
+  provisioner "file" {
+    direction   = "download"
+    source      = "/var/tmp/mero-record/packages.tsv"
+    destination = "os-packages-${source.name}.tsv"
+  }
+  provisioner "file" {
+    direction   = "download"
+    source      = "/var/tmp/mero-record/identity.env"
+    destination = "image-identity-${source.name}.env"
+  }
+  provisioner "shell" {
+    inline          = ["rm -rf /var/tmp/mero-record", "sync"]
+    execute_command = "sudo sh -c '{{ .Vars }} {{ .Path }}'"
   }
 
   post-processor "manifest" {
@@ -114,6 +141,8 @@ build {
       source_image         = var.source_image
       source_image_family  = var.source_image_family
       source_image_project = var.source_image_project
+      packages_file        = "os-packages-${source.name}.tsv"
+      identity_file        = "image-identity-${source.name}.env"
     }
   }
 }

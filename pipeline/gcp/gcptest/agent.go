@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 
 	"github.com/calimero-network/mero-release/pipeline/gcp"
+	"github.com/calimero-network/mero-release/pipeline/gcp/guestapi"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 )
@@ -22,20 +25,51 @@ type ImageResolver func(image, profile string) (*tdxsim.Image, error)
 // package gcp: it boots the image resolve returns, reads the nonce from metadata
 // mero-tee-nonce, and publishes a quote with REPORTDATA = nonce, base64, as guest attribute
 // mero-tee/tdx-quote (in parts when partSize > 0 and the text is longer). When it cannot, it
-// publishes mero-tee/tdx-quote-error. The quote is produced once per instance.
+// publishes mero-tee/tdx-quote-error. It also answers the current quote request (metadata
+// mero-tee-quote-request) in mero-tee/quote-<id>, or quote-<id>-error. Each answer is produced
+// once per instance and request; the real agent is pipeline/agent (see agenttest).
 func SimAgent(auth *tdxsim.Authority, resolve ImageResolver, partSize int) Agent {
 	var mu sync.Mutex
-	published := map[uint64]map[string]string{}
+	published := map[string]map[string]string{}
 	return func(inst *computepb.Instance) map[string]string {
 		mu.Lock()
 		defer mu.Unlock()
-		if attrs, ok := published[inst.GetId()]; ok {
+		req, _ := Metadata(inst, gcp.MetadataQuoteRequest)
+		key := fmt.Sprint(inst.GetId()) + "|" + req
+		if attrs, ok := published[key]; ok {
 			return attrs
 		}
 		attrs := simPublish(auth, resolve, partSize, inst)
-		published[inst.GetId()] = attrs
+		if req != "" {
+			maps.Copy(attrs, simAnswer(auth, resolve, inst, req))
+		}
+		published[key] = attrs
 		return attrs
 	}
+}
+
+// simAnswer answers a quote request as the agent would.
+func simAnswer(auth *tdxsim.Authority, resolve ImageResolver, inst *computepb.Instance, value string) map[string]string {
+	id, _, _ := strings.Cut(value, ":")
+	r, err := guestapi.ParseRequest(value)
+	if err != nil {
+		return map[string]string{guestapi.ErrorKey(guestapi.ResponseKey(id)): err.Error()}
+	}
+	profile, _ := Metadata(inst, gcp.MetadataProfile)
+	img, err := resolve(SourceImage(inst), profile)
+	if err != nil {
+		return map[string]string{guestapi.ErrorKey(guestapi.ResponseKey(r.ID)): err.Error()}
+	}
+	booted, err := auth.Boot(context.Background(), img)
+	if err != nil {
+		return map[string]string{guestapi.ErrorKey(guestapi.ResponseKey(r.ID)): err.Error()}
+	}
+	defer booted.Shutdown()
+	q, err := booted.Quote(r.ReportData)
+	if err != nil {
+		return map[string]string{guestapi.ErrorKey(guestapi.ResponseKey(r.ID)): err.Error()}
+	}
+	return map[string]string{guestapi.ResponseKey(r.ID): base64.StdEncoding.EncodeToString(q)}
 }
 
 func simPublish(auth *tdxsim.Authority, resolve ImageResolver, partSize int, inst *computepb.Instance) map[string]string {

@@ -1,9 +1,14 @@
 // Package gcptest is an in-process fake of the parts of the Compute Engine REST API that
-// package gcp uses — instances insert/get/delete/list/getGuestAttributes and zone operations
-// get/wait — for tests that point the real cloud.google.com/go/compute client at it
+// package gcp uses — instances insert/get/delete/list/setMetadata/getGuestAttributes and zone
+// operations get/wait — for tests that point the real cloud.google.com/go/compute client at it
 // (option.WithEndpoint(s.URL), option.WithoutAuthentication()). It keeps instances in memory,
-// counts creates and deletes, injects failures at every step, and plays the VM's boot agent
-// through an Agent function (SimAgent answers with TDX simulator quotes).
+// counts creates and deletes, and injects failures at every step.
+//
+// It also plays each VM's side: an Agent function (SimAgent answers with TDX simulator
+// quotes), or a real guest — a mero-tee-agent process started by the Guest hook when the VM
+// is created and stopped when it is deleted — that reaches the VM's metadata server at
+// GuestMetadataURL(name): instance attributes (GET, with Metadata-Flavor: Google) and guest
+// attributes (PUT, DELETE), the calls the agent makes on GCE.
 package gcptest
 
 import (
@@ -44,6 +49,8 @@ type Faults struct {
 	DeleteFailures int
 	// GuestAttributeStatus, when non-zero, is the HTTP status every getGuestAttributes answers.
 	GuestAttributeStatus int
+	// SetMetadataStatus, when non-zero, is the HTTP status every setMetadata answers.
+	SetMetadataStatus int
 	// DropInsertResponse makes the server create the instance and then abort the connection
 	// instead of answering, as when the response is lost on the way back.
 	DropInsertResponse bool
@@ -61,6 +68,8 @@ type Server struct {
 	agent     Agent
 	onRequest func(*http.Request)
 	instances map[string]*computepb.Instance // by name
+	guest     Guest
+	guests    map[string]*guestState // by instance name
 	gets      map[string]int
 	ops       map[string]*computepb.Operation
 	nextOp    int
@@ -68,18 +77,83 @@ type Server struct {
 	creates   int
 	deletes   int
 	requests  []string
+	stops     int
+}
+
+// Guest boots a VM's guest: it is called (under the server's lock: it must not call the
+// server) when an insert is accepted, with the instance and the URL of its metadata server,
+// and returns a function that stops the guest, called when the VM is deleted or the server
+// closes. An error leaves the VM TERMINATED, as a guest that failed to boot.
+type Guest func(inst *computepb.Instance, metadataURL string) (stop func(), err error)
+
+// guestState is one VM's guest: its stop function, the guest attributes it published, and
+// whether it failed to boot.
+type guestState struct {
+	stop    func()
+	attrs   map[string]string // "namespace/key" → value
+	crashed string
 }
 
 // NewServer starts a fake on 127.0.0.1; Close it when done.
 func NewServer() *Server {
-	s := &Server{now: time.Now, instances: map[string]*computepb.Instance{}, gets: map[string]int{}, ops: map[string]*computepb.Operation{}, nextID: 1000}
+	s := &Server{now: time.Now, instances: map[string]*computepb.Instance{}, guests: map[string]*guestState{}, gets: map[string]int{}, ops: map[string]*computepb.Operation{}, nextID: 1000}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops every guest still running, then the server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	for name := range s.guests {
+		s.stopGuest(name)
+	}
+	s.mu.Unlock()
+	s.srv.Close()
+}
+
+// SetGuest sets the hook that boots the guest of every VM created from now on.
+func (s *Server) SetGuest(g Guest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.guest = g
+}
+
+// GuestMetadataURL is the metadata-server root (…/computeMetadata/v1) VM name's guest uses.
+func (s *Server) GuestMetadataURL(name string) string {
+	return s.URL + "/guest/" + name + "/computeMetadata/v1"
+}
+
+// GuestsStopped returns how many guests were stopped (each at most once).
+func (s *Server) GuestsStopped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stops
+}
+
+// GuestAttributes returns a copy of the guest attributes VM name's guest published
+// ("namespace/key" → value).
+func (s *Server) GuestAttributes(name string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.guests[name]; ok {
+		return maps.Clone(g.attrs)
+	}
+	return nil
+}
+
+// stopGuest stops and forgets VM name's guest; the caller holds s.mu.
+func (s *Server) stopGuest(name string) {
+	g, ok := s.guests[name]
+	if !ok {
+		return
+	}
+	delete(s.guests, name)
+	if g.stop != nil {
+		g.stop()
+		s.stops++
+	}
+}
 
 // ClientOptions point a compute client at the fake, unauthenticated.
 func (s *Server) ClientOptions() []option.ClientOption {
@@ -157,6 +231,10 @@ func (s *Server) Requests() []string {
 var pathRE = regexp.MustCompile(`^/compute/v1/projects/([^/]+)/zones/([^/]+)/(instances|operations)(?:/([^/]+))?(?:/([^/]+))?$`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/guest/") {
+		s.serveGuest(w, r)
+		return
+	}
 	s.mu.Lock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 	hook := s.onRequest
@@ -181,6 +259,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.get(w, name)
 	case kind == "instances" && verb == "" && r.Method == http.MethodDelete:
 		s.delete(w, project, zone, name)
+	case kind == "instances" && verb == "setMetadata" && r.Method == http.MethodPost:
+		s.setMetadata(w, r, project, zone, name)
 	case kind == "instances" && verb == "getGuestAttributes" && r.Method == http.MethodGet:
 		s.guestAttributes(w, r, name)
 	case kind == "operations" && verb == "" && r.Method == http.MethodGet,
@@ -219,8 +299,21 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request, project, zone st
 	inst.CreationTimestamp = ptr(s.now().Format(time.RFC3339Nano))
 	inst.Status = ptr(computepb.Instance_PROVISIONING.String())
 	inst.Zone = ptr(fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/zones/%s", project, zone))
+	if inst.Metadata == nil {
+		inst.Metadata = &computepb.Metadata{}
+	}
+	inst.Metadata.Fingerprint = ptr(fmt.Sprintf("fp-%d-0", s.nextID))
 	s.instances[inst.GetName()] = inst
 	s.creates++
+	if s.guest != nil {
+		g := &guestState{attrs: map[string]string{}}
+		stop, err := s.guest(proto.Clone(inst).(*computepb.Instance), s.GuestMetadataURL(inst.GetName()))
+		if err != nil {
+			g.crashed = err.Error()
+		}
+		g.stop = stop
+		s.guests[inst.GetName()] = g
+	}
 	op := s.newOp(project, zone, "insert", inst.GetName())
 	if s.faults.InsertOpError != "" {
 		op.Error = &computepb.Error{Errors: []*computepb.Errors{{Code: ptr("QUOTA_EXCEEDED"), Message: ptr(s.faults.InsertOpError)}}}
@@ -245,6 +338,10 @@ func (s *Server) get(w http.ResponseWriter, name string) {
 	i := min(s.gets[name], len(statuses)-1)
 	s.gets[name]++
 	inst.Status = ptr(statuses[i])
+	if g, ok := s.guests[name]; ok && g.crashed != "" {
+		inst.Status = ptr(computepb.Instance_TERMINATED.String())
+		inst.StatusMessage = ptr("guest failed to boot: " + g.crashed)
+	}
 	writeProto(w, inst)
 }
 
@@ -259,6 +356,7 @@ func (s *Server) delete(w http.ResponseWriter, project, zone, name string) {
 		return
 	}
 	delete(s.instances, name)
+	s.stopGuest(name)
 	s.deletes++
 	writeProto(w, pending(s.newOp(project, zone, "delete", name)))
 }
@@ -296,9 +394,16 @@ func (s *Server) guestAttributes(w http.ResponseWriter, r *http.Request, name st
 		writeError(w, s.faults.GuestAttributeStatus, "backendError", "injected guest attribute failure")
 		return
 	}
-	var attrs map[string]string
+	attrs := map[string]string{}
 	if s.agent != nil {
-		attrs = s.agent(proto.Clone(inst).(*computepb.Instance))
+		maps.Copy(attrs, s.agent(proto.Clone(inst).(*computepb.Instance)))
+	}
+	if g, ok := s.guests[name]; ok {
+		for k, v := range g.attrs {
+			if ns, key, _ := strings.Cut(k, "/"); ns == "mero-tee" {
+				attrs[key] = v
+			}
+		}
 	}
 	if len(attrs) == 0 {
 		writeError(w, http.StatusNotFound, "notFound", "The resource 'guestAttributes/"+r.URL.Query().Get("queryPath")+"' was not found")
@@ -388,3 +493,90 @@ func SourceImage(inst *computepb.Instance) string {
 
 // ImageName is the last path element of an image path (projects/P/global/images/NAME → NAME).
 func ImageName(image string) string { return image[strings.LastIndex(image, "/")+1:] }
+
+// setMetadata replaces the instance's metadata items when the request carries the current
+// fingerprint (412 otherwise), as instances.setMetadata does.
+func (s *Server) setMetadata(w http.ResponseWriter, r *http.Request, project, zone, name string) {
+	inst, ok := s.instances[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "notFound", "The resource 'instances/"+name+"' was not found")
+		return
+	}
+	if s.faults.SetMetadataStatus != 0 {
+		writeError(w, s.faults.SetMetadataStatus, "backendError", "injected setMetadata failure")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 512<<10))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	md := &computepb.Metadata{}
+	if err := protojson.Unmarshal(body, md); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "metadata resource: "+err.Error())
+		return
+	}
+	if md.GetFingerprint() != inst.GetMetadata().GetFingerprint() {
+		writeError(w, http.StatusPreconditionFailed, "conditionNotMet", "Supplied fingerprint does not match current metadata fingerprint.")
+		return
+	}
+	s.nextID++
+	md.Fingerprint = ptr(fmt.Sprintf("fp-%d-%d", inst.GetId(), s.nextID))
+	inst.Metadata = md
+	writeProto(w, pending(s.newOp(project, zone, "setMetadata", name)))
+}
+
+var guestPathRE = regexp.MustCompile(`^/guest/([^/]+)/computeMetadata/v1/instance/(attributes|guest-attributes)/([^/]+)(?:/([^/]+))?$`)
+
+// maxGuestValue bounds a guest attribute the fake accepts.
+const maxGuestValue = 256 << 10
+
+// serveGuest is VM name's metadata server: GET instance/attributes/KEY (the instance
+// metadata), PUT and DELETE instance/guest-attributes/NAMESPACE/KEY. Like GCE's, it refuses
+// requests without the Metadata-Flavor: Google header.
+func (s *Server) serveGuest(w http.ResponseWriter, r *http.Request) {
+	m := guestPathRE.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	if r.Header.Get("Metadata-Flavor") != "Google" {
+		http.Error(w, "Missing Metadata-Flavor:Google header.", http.StatusForbidden)
+		return
+	}
+	name, kind, a, b := m[1], m[2], m[3], m[4]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst, ok := s.instances[name]
+	g, gok := s.guests[name]
+	if !ok || !gok {
+		http.Error(w, "no such VM", http.StatusNotFound)
+		return
+	}
+	switch {
+	case kind == "attributes" && b == "" && r.Method == http.MethodGet:
+		v, ok := Metadata(inst, a)
+		if !ok {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Metadata-Flavor", "Google")
+		w.Header().Set("Content-Type", "application/text")
+		_, _ = io.WriteString(w, v)
+	case kind == "guest-attributes" && b != "" && r.Method == http.MethodPut:
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxGuestValue+1))
+		if err != nil || len(body) > maxGuestValue {
+			http.Error(w, "value too large", http.StatusBadRequest)
+			return
+		}
+		if len(g.attrs) >= 1000 {
+			http.Error(w, "too many guest attributes", http.StatusBadRequest)
+			return
+		}
+		g.attrs[a+"/"+b] = string(body)
+	case kind == "guest-attributes" && b != "" && r.Method == http.MethodDelete:
+		delete(g.attrs, a+"/"+b)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
