@@ -58,8 +58,12 @@ func (m *MeroRelease) VerifyChecksums(
 	// The assets, with checksums.sha256 among them.
 	assets *dagger.Directory,
 ) (string, error) {
+	rules, err := m.rules(ctx)
+	if err != nil {
+		return "", err
+	}
 	ctr := m.Container().WithMountedDirectory("/in/assets", assets)
-	return m.run(ctx, ctr, "checksums", "verify", "--dir", "/in/assets", "--allow-unlisted", "*.sigstore.json")
+	return m.run(ctx, ctr, "checksums", "verify", "--dir", "/in/assets", "--allow-unlisted", "*"+rules.BundleSuffix)
 }
 
 // Sign writes a Sigstore bundle (<file>.sigstore.json) for every file of a directory.
@@ -125,10 +129,15 @@ func (m *MeroRelease) Verify(
 	// +optional
 	trustedRoot *dagger.File,
 ) (string, error) {
-	ctr := m.Container().WithMountedFile("/in/file", file).WithMountedFile("/in/file.sigstore.json", bundle)
+	rules, err := m.rules(ctx)
+	if err != nil {
+		return "", err
+	}
+	bundlePath := "/in/file" + rules.BundleSuffix
+	ctr := m.Container().WithMountedFile("/in/file", file).WithMountedFile(bundlePath, bundle)
 	ctr, keyPath := withFile(ctr, "cosign.pub", key)
 	ctr, rootPath := withFile(ctr, "trusted_root.json", trustedRoot)
-	args := []string{"verify", "--bundle", "/in/file.sigstore.json"}
+	args := []string{"verify", "--bundle", bundlePath}
 	if keyPath != "" {
 		args = append(args, "--key", keyPath)
 	} else {

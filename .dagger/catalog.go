@@ -32,9 +32,8 @@ func (m *MeroRelease) CatalogAdd(
 	kms string,
 	// Node-image version, e.g. 1.3.0.
 	node string,
-	// Profiles the pair was tested with.
+	// Profiles the pair was tested with (default: every profile, as the CLI lists them).
 	// +optional
-	// +default=["debug", "debug-read-only", "locked-read-only"]
 	profiles []string,
 	// Free-text note for the entry.
 	// +optional
@@ -45,6 +44,13 @@ func (m *MeroRelease) CatalogAdd(
 ) (*dagger.File, error) {
 	if catalog == nil {
 		catalog = m.Source.File(catalogFile)
+	}
+	if len(profiles) == 0 {
+		rules, err := m.rules(ctx)
+		if err != nil {
+			return nil, err
+		}
+		profiles = rules.Profiles
 	}
 	const out = "/work/" + catalogFile
 	ctr := m.Container().WithFile(out, catalog)

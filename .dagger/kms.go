@@ -1,14 +1,38 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
-	"strings"
 
 	"dagger/mero-release/internal/dagger"
 )
 
-// profiles are the KMS profiles, in the order every per-profile argument uses.
-var profiles = []string{"debug", "debug-read-only", "locked-read-only"}
+// releaseRules are the facts of pipeline/release the module needs, asked of the CLI
+// (`mero-release --json profiles`) instead of repeated here: the profiles, in the order every
+// per-profile argument uses, and the suffix of a Sigstore bundle's name.
+type releaseRules struct {
+	Profiles     []string `json:"profiles"`
+	BundleSuffix string   `json:"bundle_suffix"`
+}
+
+// rules asks the CLI for the release rules.
+func (m *MeroRelease) rules(ctx context.Context) (releaseRules, error) {
+	args := []string{"--json", "profiles"}
+	ran := exec(m.Container(), args...)
+	if _, err := result(ctx, ran, args); err != nil {
+		return releaseRules{}, err
+	}
+	out, err := ran.Stdout(ctx)
+	if err != nil {
+		return releaseRules{}, fmt.Errorf("mero-release profiles: %w", err)
+	}
+	var r releaseRules
+	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Profiles) == 0 || r.BundleSuffix == "" {
+		return releaseRules{}, fmt.Errorf("mero-release profiles: unexpected output %q (%v)", out, err)
+	}
+	return r, nil
+}
 
 // prebuiltKMSPath is where a prebuilt KMS binary is placed in the Dockerfile's build context.
 const prebuiltKMSPath = ".mero-release/mero-kms"
@@ -57,6 +81,7 @@ func (m *MeroRelease) kmsBuildOf(source *dagger.Directory, dockerfile string, bi
 // The Dockerfile gets MERO_KMS_PROFILE and MERO_KMS_VERSION as build arguments; with a
 // prebuilt binary also KMS_BINARY_SOURCE=prebuilt and KMS_BINARY (see examples/kms/Dockerfile).
 func (m *MeroRelease) KmsImage(
+	ctx context.Context,
 	// KMS profile: debug, debug-read-only or locked-read-only.
 	profile string,
 	// KMS release version, e.g. 1.3.0.
@@ -72,15 +97,16 @@ func (m *MeroRelease) KmsImage(
 	// +optional
 	kmsBinary *dagger.File,
 ) (*dagger.Container, error) {
-	if !contains(profiles, profile) {
-		return nil, fmt.Errorf("kms-image: profile %q: want one of %s", profile, strings.Join(profiles, ", "))
+	// The CLI validates the profile (exit 2 naming the profiles).
+	if _, err := m.run(ctx, m.Container(), "profiles", "--check", profile); err != nil {
+		return nil, fmt.Errorf("kms-image: %w", err)
 	}
 	return m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, version), nil
 }
 
-// archives builds the three profile images and returns them as OCI archives, in the order of
+// archives builds the profile images and returns them as OCI archives, in the order of
 // profiles. Dagger builds them concurrently when the archives are used.
-func (b kmsBuild) archives(version string) []*dagger.File {
+func (b kmsBuild) archives(profiles []string, version string) []*dagger.File {
 	var out []*dagger.File
 	for _, p := range profiles {
 		out = append(out, b.image(p, version).AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes}))

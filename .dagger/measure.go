@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"dagger/mero-release/internal/dagger"
 )
 
 // MeasureKms measures KMS images by inspection: image digest, dstack compose hash, RTMR3 replay.
 //
-// Images and composes are given per profile, in the order debug, debug-read-only, locked-read-only.
+// Images and composes are given per profile, in the order `mero-release profiles` lists them
+// (debug, debug-read-only, locked-read-only).
 func (m *MeroRelease) MeasureKms(
 	ctx context.Context,
 	// KMS release version, e.g. 1.3.0.
@@ -19,9 +21,13 @@ func (m *MeroRelease) MeasureKms(
 	// The app-compose (or docker compose) of each profile, pinned to its image digest.
 	composes []*dagger.File,
 ) (*dagger.File, error) {
-	profiles := []string{"debug", "debug-read-only", "locked-read-only"}
+	rules, err := m.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	profiles := rules.Profiles
 	if len(images) != len(profiles) || len(composes) != len(profiles) {
-		return nil, fmt.Errorf("measure-kms: give %d images and %d composes (debug, debug-read-only, locked-read-only)", len(profiles), len(profiles))
+		return nil, fmt.Errorf("measure-kms: give %d images and %d composes (%s)", len(profiles), len(profiles), strings.Join(profiles, ", "))
 	}
 	ctr, imagePaths := withFiles(m.Container(), "images", "tar", images)
 	ctr, composePaths := withFiles(ctr, "composes", "json", composes)

@@ -183,16 +183,16 @@ func (m *MeroRelease) kmsService(ctx context.Context, kmsVersion, nodeVersion, p
 		return nil, "", fmt.Errorf("kms-service: migrate-policy gave MERO_KMS_POLICY_URL %q, want one under file://%s", policyURL, policyMount)
 	}
 	var kms *dagger.Container
-	var ran string
+	var source string
 	kept, isKept := strings.CutPrefix(env.KeptImage, statePath+"/")
 	switch {
 	case image != nil:
-		kms, ran = dag.Container().Import(image), "the image given with --image"
+		kms, source = dag.Container().Import(image), "the image given with --image"
 	case isKept:
 		// migrate-policy reports a kept archive only when its verified digest is the released image
-		kms, ran = dag.Container().Import(store.File(kept)), "the archive the state kept of the released image: "+kept
+		kms, source = dag.Container().Import(store.File(kept)), "the archive the state kept of the released image: "+kept
 	default:
-		kms, ran = m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, kmsVersion), "an image rebuilt from the KMS Dockerfile (the state kept no archive of the released image)"
+		kms, source = m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, kmsVersion), "an image rebuilt from the KMS Dockerfile (the state kept no archive of the released image)"
 	}
 	svc := kms.
 		WithMountedFile(policyPath, ran.File(policyOut)).
@@ -203,7 +203,7 @@ func (m *MeroRelease) kmsService(ctx context.Context, kmsVersion, nodeVersion, p
 	if env.ComposeHash != "" {
 		svc = svc.WithEnvVariable("MERO_KMS_COMPOSE_HASH", env.ComposeHash)
 	}
-	return svc.WithExposedPort(8080).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true}), ran, nil
+	return svc.WithExposedPort(8080).AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true}), source, nil
 }
 
 // KmsCheck starts the released KMS as a Dagger service and checks it as after a migration.

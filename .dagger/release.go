@@ -147,9 +147,13 @@ func (m *MeroRelease) ReleaseKms(
 	catalogPr bool,
 ) (*dagger.Directory, error) {
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	rules, err := m.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
 	build := m.kmsBuildOf(kmsSource, dockerfile, kmsBinary)
-	images := build.archives(version)
-	for i, p := range profiles {
+	images := build.archives(rules.Profiles, version)
+	for i, p := range rules.Profiles {
 		path := inputDir + "/images/" + p + ".oci.tar"
 		ctr = ctr.WithMountedFile(path, images[i])
 		args = append(args, "--image", p+"="+path)
@@ -272,7 +276,11 @@ func (m *MeroRelease) ReleaseNodeImage(
 			if _, err := result(ctx, ctr, buildArgs); err != nil {
 				return nil, err
 			}
-			for _, p := range profiles {
+			rules, err := m.rules(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range rules.Profiles {
 				image = append(image, p+"="+builtPath)
 			}
 			args = append(args, "--sbom-input", builtPath)
@@ -294,11 +302,15 @@ func (m *MeroRelease) ReleaseNodeImage(
 	return m.runState(ctx, ctr, args...)
 }
 
-// Audit re-checks a published release (SPEC §6): assets, signatures, checksums, policies.
+// Audit re-checks a published release (SPEC §6): assets, signatures, checksums, policies and
+// the binding of every asset to the tag.
 //
 // Give either the local store (a release call's state directory, or its releases/) or a GitHub
-// repository. Key-signed releases are checked against --key (default for a state directory:
-// its own key pair); keyless ones against the release workflow's identity in the repository.
+// repository. The expected signer comes from the caller, never from the store audited (a
+// state's own work/keys/cosign.pub is not trusted): --key for key-signed releases,
+// --certificate-identity (or --github-repository: its release workflow) for keyless ones, else
+// the key the source repository pins (.github/release-signer.pub); with none of them the call
+// is a usage error (exit 2) saying what to pass.
 // Exit codes of the auditor: 10 for a verification failure, 11 for a missing asset.
 func (m *MeroRelease) Audit(
 	ctx context.Context,
@@ -307,12 +319,16 @@ func (m *MeroRelease) Audit(
 	// A local store: a release call's state directory (with releases/) or the store itself.
 	// +optional
 	store *dagger.Directory,
-	// Audit the GitHub release of OWNER/REPO instead (with the github-token).
+	// Audit the GitHub release of OWNER/REPO instead (with the github-token); keyless bundles
+	// must then come from that repository's release workflow.
 	// +optional
 	githubRepository string,
 	// Public key (cosign.pub) of a key-signed release.
 	// +optional
 	key *dagger.File,
+	// Keyless signer: https://github.com/OWNER/REPO/.github/workflows/FILE@refs/tags/TAG.
+	// +optional
+	certificateIdentity string,
 	// Sigstore trusted_root.json for keyless bundles (default: the public Sigstore root).
 	// +optional
 	trustedRoot *dagger.File,
@@ -326,8 +342,12 @@ func (m *MeroRelease) Audit(
 	}
 	ctr, keyPath := withFile(ctr, "cosign.pub", key)
 	ctr, rootPath := withFile(ctr, "trusted_root.json", trustedRoot)
-	args := []string{"audit", "--tag", tag, "--store", rs.spec}
-	args = append(args, rs.verification(keyPath, rootPath)...)
+	args := []string{"audit", "--tag", tag, "--store", rs.spec, "--repo-dir", srcPath}
+	// Only what the caller gave: the CLI falls back to the source's pinned key, never to the
+	// store's own key (rs.verification's default is for the state's own runs, not for audits).
+	args = append(args, flag("key", keyPath)...)
+	args = append(args, flag("certificate-identity", certificateIdentity)...)
+	args = append(args, flag("trusted-root", rootPath)...)
 	if jsonReport {
 		args = append([]string{"--json"}, args...)
 	}

@@ -7,13 +7,16 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: verify-release-assets.sh --tag T --store dir:PATH|github:OWNER/REPO [--repository OWNER/REPO | --key cosign.pub] [--trusted-root F] [--json] [--summary FILE]
+Usage: verify-release-assets.sh --tag T --store dir:PATH|github:OWNER/REPO [--key cosign.pub | --certificate-identity ID | --repository OWNER/REPO] [--trusted-root F] [--json] [--summary FILE]
 
 Audits the release --tag (SPEC §6): every asset of its family is there (missing: exit 11),
 every Sigstore bundle verifies and was made by the expected signer (keyless: the family's
 release workflow of --repository, default $GITHUB_REPOSITORY, at refs/tags/<tag>; or --key),
-every asset hashes to its checksums.sha256 entry, and for a KMS release every attestation
-policy is valid for its class. One [PASS]/[FAIL] line per finding; --json prints the report.
+every asset hashes to its checksums.sha256 entry, every asset that names a release names this
+tag (a replay under another tag fails), and for a KMS release every attestation policy is valid
+for its class. The signer comes from the caller or the repository's pinned
+.github/release-signer.pub, never from the store; with none it is a usage error (2).
+One [PASS]/[FAIL] line per finding; --json prints the report.
 
   --tag T            release tag, e.g. mero-kms-v1.3.0 or mero-tee-v1.3.0 (required)
   --store S          dir:PATH or github:OWNER/REPO (required)
@@ -22,6 +25,9 @@ policy is valid for its class. One [PASS]/[FAIL] line per finding; --json prints
   --ref-pattern RE   expected git ref of the signing run (default refs/tags/<tag>)
   --issuer URL       expected OIDC issuer (default GitHub Actions)
   --key FILE         public key of a key-signed release instead of a keyless identity
+  --certificate-identity ID
+                     keyless signer https://github.com/OWNER/REPO/.github/workflows/FILE@REF
+  --repo-dir D       repository whose pinned .github/release-signer.pub is used (default .)
   --trusted-root F   Sigstore trusted_root.json (default: the public root through TUF)
   --summary FILE     append a Markdown summary (default $GITHUB_STEP_SUMMARY)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -15,9 +16,9 @@ import (
 
 // auditCommand is `mero-release audit`: the release auditor (SPEC §6).
 func (a *app) auditCommand() *cobra.Command {
-	var tagText, storeSpec, repository, workflow, refPattern, issuer, keyPath, trustedRoot, summary string
+	var tagText, storeSpec, repository, workflow, refPattern, issuer, keyPath, trustedRoot, summary, identity, repoDir string
 	c := &cobra.Command{
-		Use:   "audit --tag T --store dir:PATH|github:OWNER/REPO [--repository OWNER/REPO | --key cosign.pub]",
+		Use:   "audit --tag T --store dir:PATH|github:OWNER/REPO [--key cosign.pub | --certificate-identity ID | --repository OWNER/REPO]",
 		Short: "Audit a release: asset completeness, signatures, checksums, attestation policies",
 		Long: `Audit the release --tag in --store with the four checks of the release auditor:
 asset completeness (the family's asset list; a missing asset is exit 11), signature validity
@@ -26,11 +27,14 @@ checksum consistency (every asset downloaded once and hashed against checksums.s
 for KMS releases, policy validation (schema, measurements, allowed_tcb_status, no
 policy_not_ready in a stable or hotfix release, profile isolation).
 
-Expected signer: keyless, the workflow --workflow (default: the family's release workflow)
-of --repository (default $GITHUB_REPOSITORY) at a ref matching --ref-pattern (default
-refs/tags/<tag>), issued by --issuer; or, for key-signed local releases, --key. Keyless
-verification needs a trusted root: --trusted-root trusted_root.json, else the public Sigstore
-root through TUF (network).
+Expected signer, always from the caller or the repository, never from the store audited:
+keyless, the workflow --workflow (default: the family's release workflow) of --repository
+(default $GITHUB_REPOSITORY) at a ref matching --ref-pattern (default refs/tags/<tag>), issued
+by --issuer, or all of it as one --certificate-identity
+https://github.com/OWNER/REPO/.github/workflows/FILE@REF; or, for key-signed releases, --key,
+else the key the repository pins as ` + audit.PinnedKeyFile + ` (under --repo-dir). Without any
+of these the audit is a usage error (2). Keyless verification needs a trusted root:
+--trusted-root trusted_root.json, else the public Sigstore root through TUF (network).
 
 Every finding is a [PASS]/[FAIL] line on stderr; --json prints the JSON report on stdout;
 --summary FILE (default $GITHUB_STEP_SUMMARY) appends a Markdown summary. Exit 0 when every
@@ -42,7 +46,30 @@ check passes, 11 when an asset is missing, else 10.`,
 				return err
 			}
 			cfg := audit.Config{Workflow: workflow, RefPattern: refPattern, Issuer: issuer, Log: a.log}
-			if keyPath != "" {
+			if identity != "" {
+				if keyPath != "" || repository != "" || workflow != "" || refPattern != "" {
+					return outcome.UsageErrorf("audit: --certificate-identity replaces --key, --repository, --workflow and --ref-pattern")
+				}
+				id, err := audit.ParseCertificateIdentity(identity)
+				if err != nil {
+					return fmt.Errorf("audit: --certificate-identity: %w", err)
+				}
+				cfg.Repository, cfg.Workflow, cfg.RefPattern = id.Repository, id.Workflow, id.RefPattern
+			}
+			if keyPath == "" && cfg.Repository == "" && a.envOr(repository, envGitHubRepository) == "" {
+				pinned := filepath.Join(repoDir, filepath.FromSlash(audit.PinnedKeyFile))
+				if _, err := os.Stat(pinned); err != nil {
+					return outcome.UsageErrorf("audit: no expected signer: %s", audit.NoSignerHint)
+				}
+				if workflow != "" || refPattern != "" || issuer != "" {
+					return outcome.UsageErrorf("audit: --workflow, --ref-pattern and --issuer need --repository or --certificate-identity")
+				}
+				keyPath = pinned
+				a.log.Infof("audit: expected signer: the key the repository pins (%s)", pinned)
+			}
+			switch {
+			case cfg.Repository != "": // from --certificate-identity
+			case keyPath != "":
 				if repository != "" || workflow != "" || refPattern != "" || issuer != "" {
 					return outcome.UsageErrorf("audit: --key replaces --repository, --workflow, --ref-pattern and --issuer")
 				}
@@ -55,11 +82,8 @@ check passes, 11 when an asset is missing, else 10.`,
 				if cfg.PublicKey, err = sign.LoadPublicKey(pemBytes); err != nil {
 					return fmt.Errorf("audit: --key %s: %w", keyPath, err)
 				}
-			} else {
+			default:
 				cfg.Repository = a.envOr(repository, envGitHubRepository)
-				if cfg.Repository == "" {
-					return outcome.UsageErrorf("audit: give --repository OWNER/REPO (keyless releases) or --key cosign.pub (key-signed releases)")
-				}
 			}
 			switch {
 			case trustedRoot != "":
@@ -108,6 +132,8 @@ check passes, 11 when an asset is missing, else 10.`,
 	f.StringVar(&keyPath, "key", "", "public key (cosign.pub) of a key-signed release, instead of a keyless identity")
 	f.StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (default for keyless: the public root via TUF)")
 	f.StringVar(&summary, "summary", "", "append a Markdown summary to this file (default $GITHUB_STEP_SUMMARY)")
+	f.StringVar(&identity, "certificate-identity", "", "keyless signer as one identity: https://github.com/OWNER/REPO/.github/workflows/FILE@REF (<tag> in REF stands for the tag)")
+	f.StringVar(&repoDir, "repo-dir", ".", "repository whose pinned key ("+audit.PinnedKeyFile+") is the signer when no other is given")
 	return c
 }
 

@@ -118,6 +118,21 @@ func TestChecksumsErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("nonsense\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Malformed checksum files are outside input: a verification failure (10) naming the line.
+	digest := strings.Repeat("ab", 32)
+	malformed := map[string]string{
+		"bad-hex.sha256":      digest + "  a\n" + strings.Repeat("zz", 32) + "  b\n",
+		"short.sha256":        digest[:62] + "  a\n",
+		"duplicate.sha256":    digest + "  a\n" + digest + "  b\n" + digest + "  a\n",
+		"non-relative.sha256": digest + "  ../etc/passwd\n",
+	}
+	malformedDir := t.TempDir()
+	malformedLine := map[string]string{"bad-hex.sha256": "line 2", "short.sha256": "line 1", "duplicate.sha256": "line 3", "non-relative.sha256": "line 1"}
+	for name, content := range malformed {
+		if err := os.WriteFile(filepath.Join(malformedDir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -131,9 +146,17 @@ func TestChecksumsErrors(t *testing.T) {
 		{"write bad name", []string{"checksums", "write", "--dir", dir, "-o", "-", "../x"}, outcome.Usage, "not a clean relative path"},
 		{"verify without dir", []string{"checksums", "verify"}, outcome.Usage, "--dir is required"},
 		{"verify without checksum file", []string{"checksums", "verify", "--dir", dir}, outcome.MissingAsset, "checksums.sha256 not found"},
-		{"verify malformed file", []string{"checksums", "verify", "--dir", dir, "--file", bad}, outcome.Usage, "bad.sha256: checksum file line 1"},
+		{"verify malformed file", []string{"checksums", "verify", "--dir", dir, "--file", bad}, outcome.VerificationFailed, "bad.sha256: checksum file line 1"},
 		{"verify stray argument", []string{"checksums", "verify", "--dir", dir, "x"}, outcome.Usage, "unknown command"},
 		{"no subcommand", []string{"checksums"}, outcome.Usage, "subcommand is required"},
+	}
+	for name := range malformed {
+		tests = append(tests, struct {
+			name string
+			args []string
+			code int
+			want string
+		}{"verify " + name, []string{"checksums", "verify", "--dir", dir, "--file", filepath.Join(malformedDir, name)}, outcome.VerificationFailed, name + ": checksum file " + malformedLine[name]})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

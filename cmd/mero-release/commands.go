@@ -5,7 +5,7 @@ import "github.com/spf13/cobra"
 // commands lists the top-level command groups; each group lives in its own file.
 func (a *app) commands() []*cobra.Command {
 	return []*cobra.Command{
-		a.versionCommand(),
+		a.versionCommand(), a.profilesCommand(),
 		a.releaseLocalCommand(), a.releaseKMSCommand(), a.releaseNodeCommand(),
 		a.buildKMSImageCommand(), a.buildNodeImageCommand(),
 		a.parseQuoteCommand(), a.tdxsimCommand(),

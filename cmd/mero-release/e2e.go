@@ -165,7 +165,7 @@ match; a bad flag is exit 2.`,
 
 // e2eCommand is `mero-release e2e`: the post-release E2E suite and its guardrails (SPEC §7).
 func (a *app) e2eCommand() *cobra.Command {
-	var kmsRelease, nodeRelease, storeFlag, catalogFlag, nodeImage, imageBase, trustedRoot, profiles, staleProfile, runID, provider, kmsBinary string
+	var kmsRelease, nodeRelease, storeFlag, catalogFlag, nodeImage, imageBase, trustedRoot, profiles, staleProfile, runID, provider, kmsBinary, kmsProvider, policyTemplate string
 	var checkKMS, advisory bool
 	c := &cobra.Command{
 		Use:   "e2e --kms-release TAG --node-release TAG --store dir:PATH [--catalog F] [--json]",
@@ -226,6 +226,15 @@ a release missing from the store.`,
 			if kmsBinary != "" {
 				o.KMS = local.Process(kmsBinary, auth, "", a.log)
 			}
+			switch kmsProvider {
+			case kmsProviderLocal:
+			case kmsProviderPhala:
+				if o.KMS, err = a.phalaKMS(policyTemplate, runID); err != nil {
+					return err
+				}
+			default:
+				return outcome.UsageErrorf("e2e: --kms-provider %q: want %s or %s", kmsProvider, kmsProviderLocal, kmsProviderPhala)
+			}
 			if nodeImage != "" {
 				o.Images = e2e.TemplateImages(nodeImage)
 			}
@@ -281,6 +290,8 @@ a release missing from the store.`,
 	fl.StringVar(&profiles, "profiles", "", "comma-separated profiles of the node suite (default: all three)")
 	fl.StringVar(&staleProfile, "stale-profile", "", "profile of guardrail C (default: locked-read-only)")
 	fl.StringVar(&runID, "run-id", "", "run id labelling the VMs (default: random)")
+	fl.StringVar(&kmsProvider, "kms-provider", kmsProviderLocal, "where each KMS runs: local (a process or this process) or phala (a Phala Cloud CVM per policy; $PHALA_DSTACK_URL, $PHALA_API_KEY)")
+	fl.StringVar(&policyTemplate, "policy-url-template", "", "with --kms-provider phala: URL of a release asset, with {tag} and {file} ($MERO_KMS_POLICY_URL_TEMPLATE)")
 	fl.StringVar(&kmsBinary, "kms-binary", "", "KMS executable to run as processes on 127.0.0.1 (default: the sample KMS in this process)")
 	fl.BoolVar(&checkKMS, "check-kms-measurements", false, "also compare the KMS quote with the KMS release's published-mrtds.json")
 	fl.BoolVar(&advisory, "advisory", false, "report failures but exit 0 (E2E is advisory for rc releases)")

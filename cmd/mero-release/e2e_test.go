@@ -133,6 +133,8 @@ func TestE2ECommandUsage(t *testing.T) {
 		{"catalog missing", with("--catalog", "/nonexistent/catalog.json"), 2, "--catalog"},
 		{"catalog invalid", with("--catalog", bad), 10, "entries: missing"},
 		{"trusted root", with("--trusted-root", "/nonexistent.pem"), 2, "--trusted-root"},
+		{"kms provider", with("--kms-provider", "aws"), 2, "--kms-provider \"aws\""},
+		{"phala without url", with("--kms-provider", "phala"), 2, "PHALA_DSTACK_URL"},
 		{"extra argument", with("now"), 2, "unknown command"},
 	}
 	for _, c := range cases {

@@ -14,12 +14,11 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/api/option"
 
-	"github.com/calimero-network/mero-release/examples/kms/server"
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/gcp"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
-	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 	"github.com/calimero-network/mero-release/pipeline/vm/vmsim"
 )
@@ -94,8 +93,8 @@ func (a *app) measureKMSCommand() *cobra.Command {
                  directory or a .tar/.tar.gz archive of one; every blob is verified)
   compose_hash   SHA-256 of the compose (docker compose or dstack app-compose, YAML or JSON)
                  as canonical JSON; the compose must run the image by that digest
-  mrtd, rtmr0-2  the dstack OS image's boot chain (--os-image, a TDX simulator image manifest;
-                 default: the simulated dstack OS the local KMS runs on)
+  mrtd, rtmr0-2  the dstack OS image file's values as dstack publishes them for its version
+                 and VM shape (--os-image; default: the pinned pipeline/dstack/os-image.json)
   rtmr3          dstack's runtime events replayed: system-preparing, app-id, compose-hash,
                  instance-id, boot-mr-done, key-provider, [storage-fs,] system-ready
 The three profiles must come out distinct. Without -o the file goes to stdout.
@@ -127,13 +126,13 @@ its image, or two profiles are indistinguishable.`,
 			}
 			opts := measure.KMSOptions{Version: version, Log: a.log}
 			if osImage != "" {
-				if opts.OSImage, err = tdxsim.LoadManifest(osImage); err != nil {
+				if opts.OSImage, err = dstack.LoadOSImage(osImage); err != nil {
 					return fmt.Errorf("--os-image: %w", err)
 				}
 			} else {
-				opts.OSImage = server.DstackOSImage()
+				opts.OSImage = dstack.PinnedOSImage()
 			}
-			a.log.Infof("measure-kms: dstack OS image %s", opts.OSImage.Name)
+			a.log.Infof("measure-kms: dstack OS image %s", opts.OSImage.Describe())
 			if opts.Dstack.AppID, err = hexFlag("app-id", appID); err != nil {
 				return err
 			}
@@ -161,7 +160,7 @@ its image, or two profiles are indistinguishable.`,
 	fl.StringArrayVar(&composes, "compose", nil, "PROFILE=PATH of the compose that runs it (YAML or JSON); repeatable")
 	fl.StringVar(&version, "version", "", "KMS release version X.Y.Z[-rc.N] (default $MERO_KMS_VERSION)")
 	fl.StringVarP(&out, "output", "o", "", "write published-mrtds.json here (default: stdout)")
-	fl.StringVar(&osImage, "os-image", "", "dstack OS image manifest (TDX simulator format; default: the simulated dstack OS)")
+	fl.StringVar(&osImage, "os-image", "", "dstack OS image file (version, VM shape, MRTD, RTMR0-2; default: the pinned pipeline/dstack/os-image.json)")
 	fl.StringVar(&appID, "app-id", "", "dstack app id, 20 bytes hex (default: the compose hash's first 20 bytes)")
 	fl.StringVar(&instanceID, "instance-id", "", "dstack instance id, hex (default: none, as with no_instance_id)")
 	fl.StringVar(&keyProvider, "key-provider", "", "dstack key provider name (default kms)")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/server"
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/gcp"
 	"github.com/calimero-network/mero-release/pipeline/gcp/gcptest"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -162,11 +163,22 @@ func TestMeasureKMSCommandErrors(t *testing.T) {
 		measureExpect(t, tt.name, code, stderr, tt.code, tt.want)
 	}
 	// A custom OS image and deployment inputs change the registers, not the digests.
-	code, stdout, stderr := measureCLI(t, nil, append([]string{"measure-kms", "--version", "1.2.0", "--os-image", filepath.Join(measureNodeImages, "debug.json"),
-		"--app-id", strings.Repeat("ab", 20), "--instance-id", "01", "--key-provider", "local", "--storage-fs", "zfs"}, args...)...)
-	measureExpect(t, "custom", code, stderr, 0, "dstack OS image mero-tee-example-debug")
-	if _, err := measure.ReadPublished(strings.NewReader(stdout)); err != nil {
+	custom := *dstack.PinnedOSImage()
+	custom.Name, custom.MRTD = "dstack-os-custom", strings.Repeat("ab", 48)
+	customData, _ := json.Marshal(custom)
+	customPath := filepath.Join(dir, "os-image.json")
+	if err := os.WriteFile(customPath, customData, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	code, stdout, stderr := measureCLI(t, nil, append([]string{"measure-kms", "--version", "1.2.0", "--os-image", customPath,
+		"--app-id", strings.Repeat("ab", 20), "--instance-id", "01", "--key-provider", "local", "--storage-fs", "zfs"}, args...)...)
+	measureExpect(t, "custom", code, stderr, 0, "dstack OS image dstack-os-custom")
+	customPub, err := measure.ReadPublished(strings.NewReader(stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := customPub.Profiles[release.Debug]; r.MRTD != custom.MRTD || !strings.Contains(r.RegisterSources.MRTD, "dstack-os-custom") {
+		t.Errorf("custom OS image: %+v", r)
 	}
 }
 

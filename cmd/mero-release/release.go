@@ -15,9 +15,9 @@ import (
 
 	kms "github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/local"
-	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -322,7 +322,7 @@ published release is never changed, and a re-run only re-audits it.`,
 func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string, build bool) (flow.KMSProduct, error) {
 	product := flow.KMSProduct{
 		Registry: a.envOr(registry, "GHCR_REGISTRY"), RegistryUser: a.getenv("GITHUB_ACTOR"), RegistryToken: a.getenv("GHCR_TOKEN"),
-		AppCompose: kms.AppCompose, OSImage: server.DstackOSImage(),
+		AppCompose: kms.AppCompose, OSImage: dstack.PinnedOSImage(),
 	}
 	if len(images) > 0 {
 		m, err := parseProfileMap("image", images)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
@@ -76,6 +77,21 @@ func TestReleaseKMSFromPrebuiltImages(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "[WARN] advisory: catalog pair") {
 		t.Errorf("no advisory warning for the pair the catalog does not list yet:\n%s", stderr)
+	}
+	// On the embedded defaults the release publishes the pinned dstack OS's MRTD and RTMR0–2,
+	// naming that file as their source, and RTMR3 as computed from the compose.
+	pub, err := measure.ReadPublishedFile(filepath.Join(root, "releases", "mero-kms-v1.3.0-rc.1", "assets", release.PublishedMRTDsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	osImg := dstack.PinnedOSImage()
+	for p, r := range pub.Profiles {
+		if r.MRTD != osImg.MRTD || r.RTMR0 != osImg.RTMR0 || r.RTMR1 != osImg.RTMR1 || r.RTMR2 != osImg.RTMR2 {
+			t.Errorf("%s: published MRTD/RTMR0–2 are not the pinned dstack OS file's: %+v", p, r)
+		}
+		if want := measure.KMSRegisterSources(osImg, r.ComposeHash); r.RegisterSources != want {
+			t.Errorf("%s: register_sources %+v, want %+v", p, r.RegisterSources, want)
+		}
 	}
 
 	// migrate-policy --work finds the archive the run kept of the released image, by digest

@@ -15,7 +15,7 @@
 // Each asset is downloaded once and each byte read and hashed once, with bounded concurrency
 // and memory that does not grow with the asset's size: the SHA-256 of the checksum check is the
 // digest its bundle is verified over (sign.Verifier.VerifyDigest), and all bundles are then
-// verified concurrently; attestation policies are kept from the same stream for the policy check.
+// verified concurrently; the contents the other checks need are kept from the same stream.
 package audit
 
 import (
@@ -30,6 +30,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"maps"
 	"regexp"
 	"runtime"
 	"slices"
@@ -89,10 +90,14 @@ const (
 	CheckSignatures Check = "signatures"
 	CheckChecksums  Check = "checksums"
 	CheckPolicies   Check = "policies"
+	// CheckBinding: every asset that names a release names this tag (no replay under another tag).
+	CheckBinding Check = "tag-binding"
 )
 
 // Checks lists the checks in report order.
-func Checks() []Check { return []Check{CheckAssets, CheckSignatures, CheckChecksums, CheckPolicies} }
+func Checks() []Check {
+	return []Check{CheckAssets, CheckSignatures, CheckChecksums, CheckPolicies, CheckBinding}
+}
 
 // Title is a human name for the check.
 func (c Check) Title() string {
@@ -103,6 +108,8 @@ func (c Check) Title() string {
 		return "Signature validity"
 	case CheckChecksums:
 		return "Checksum consistency"
+	case CheckBinding:
+		return "Tag binding"
 	default:
 		return "Policy validation"
 	}
@@ -254,7 +261,7 @@ type auditor struct {
 
 	mu       sync.Mutex
 	findings []Finding
-	policies map[string][]byte     // policy file → content, kept from the checksum stream
+	kept     map[string][]byte     // asset → content (keepLimit), kept from the checksum stream
 	reads    map[string]*assetRead // asset → what its one read gave its bundle
 }
 
@@ -298,7 +305,7 @@ func (a *auditor) run(ctx context.Context) error {
 	}
 	a.report.Class = release.Classify(a.tag, release.ParseTags(names))
 	if rel.Draft {
-		a.warn(CheckAssets, tag, "the release is a draft (not published yet)")
+		a.fail(CheckAssets, tag, outcome.VerificationFailed, "the release is a draft: it was never published, and a draft never passes the audit")
 	}
 
 	expected := release.ExpectedAssets(a.tag.Family)
@@ -308,12 +315,12 @@ func (a *auditor) run(ctx context.Context) error {
 	}
 	a.completeness(expected, rel)
 
-	bundles := a.fetchBundles(ctx, expected, present)
+	bundles := a.fetchBundles(ctx, present)
 	sums, checksumsOK := a.loadChecksums(ctx, present, bundles)
 
-	// Content assets are read once: the SHA-256 the checksum check computes is the digest
-	// each bundle is verified over (a bundle signing another hash gets it from the same read).
-	// Assets that checksums.sha256 does not list are hashed all the same, and signature-checked.
+	// Assets are read once: the SHA-256 the checksum check computes is the digest each bundle
+	// is verified over (a bundle signing another hash gets it from the same read). Assets that
+	// checksums.sha256 does not list are hashed all the same, and signature-checked.
 	hashed := map[string]bool{release.ChecksumsFile: true}
 	if checksumsOK {
 		var held []string
@@ -338,9 +345,10 @@ func (a *auditor) run(ctx context.Context) error {
 		a.checksumFindings(rep)
 		a.keepChecksumDigests(rep, bundles)
 	}
+	// Every other asset is still read: its bundle verified, its content kept for the checks.
 	var rest []string
-	for _, name := range expected.Content {
-		if !hashed[name] && present[name] {
+	for _, as := range rel.Assets {
+		if name := as.Name; !hashed[name] && !isBundle(name) {
 			rest = append(rest, name)
 		}
 	}
@@ -350,10 +358,11 @@ func (a *auditor) run(ctx context.Context) error {
 	if a.tag.Family == release.KMS {
 		a.checkPolicies(expected, present)
 	}
+	a.checkBinding(present)
 	return ctx.Err()
 }
 
-// completeness records a finding for every expected asset and a warning for unexpected ones.
+// completeness records a finding for every expected asset (unexpected ones: unexpectedAssets).
 func (a *auditor) completeness(expected release.Assets, rel *store.Release) {
 	held := map[string]store.Asset{}
 	for _, as := range rel.Assets {
@@ -367,22 +376,21 @@ func (a *auditor) completeness(expected release.Assets, rel *store.Release) {
 			a.fail(CheckAssets, name, outcome.MissingAsset, "required asset is missing from the release")
 		}
 	}
-	for name := range held {
-		a.warn(CheckAssets, name, "not an expected %s asset", a.tag.Family)
-	}
+	a.unexpectedAssets(held, rel)
 }
 
-// fetchBundles downloads and parses every present bundle of a signed asset (small files),
-// concurrently; a bundle that cannot be read or parsed is a failed signature.
-func (a *auditor) fetchBundles(ctx context.Context, expected release.Assets, present map[string]bool) map[string]*bundle.Bundle {
+// fetchBundles downloads and parses the bundle of every present asset that has one (small
+// files), concurrently: expected or not, every bundle in the release is verified. A bundle that
+// cannot be read or parsed is a failed signature.
+func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map[string]*bundle.Bundle {
 	out := map[string]*bundle.Bundle{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for _, name := range expected.Signed() {
+	for _, name := range slices.Sorted(maps.Keys(present)) {
 		bn := release.BundleName(name)
-		if !present[bn] || !present[name] {
-			continue // completeness reported it
+		if isBundle(name) || !present[bn] {
+			continue // completeness reported a missing expected bundle
 		}
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -590,8 +598,7 @@ type assetRead struct {
 	failed bool
 }
 
-// open opens an asset for reading it once. Attestation policies are kept for the policy
-// check; when the asset's bundle signs a hash other than SHA-256, that hash is computed from
+// open opens an asset for reading it once. Contents the checks need are kept (keepLimit); when the asset's bundle signs a hash other than SHA-256, that hash is computed from
 // the same stream. The digest is kept on Close once the stream was read to the end.
 func (a *auditor) open(ctx context.Context, name string, b *bundle.Bundle) (io.ReadCloser, error) {
 	rc, err := a.st.OpenAsset(ctx, a.tag.String(), name)
@@ -603,8 +610,8 @@ func (a *auditor) open(ctx context.Context, name string, b *bundle.Bundle) (io.R
 	}
 	t := &tee{rc: rc}
 	var w []io.Writer
-	if isPolicyFile(name) {
-		t.keep = &limitedBuffer{limit: maxSmallFile}
+	if limit, prefix := keepLimit(name); limit > 0 {
+		t.keep = &limitedBuffer{limit: limit, prefix: prefix}
 		w = append(w, t.keep)
 	}
 	if b != nil && sign.BundleDigestAlgorithm(b) != sha256Name {
@@ -617,11 +624,11 @@ func (a *auditor) open(ctx context.Context, name string, b *bundle.Bundle) (io.R
 	t.onClose = func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if t.keep != nil && !t.keep.overflow {
-			if a.policies == nil {
-				a.policies = map[string][]byte{}
+		if t.keep != nil && (!t.keep.overflow || t.keep.prefix) {
+			if a.kept == nil {
+				a.kept = map[string][]byte{}
 			}
-			a.policies[name] = t.keep.Bytes()
+			a.kept[name] = t.keep.Bytes()
 		}
 		if t.other != nil {
 			a.digestOf(name).digest = t.other.Sum(nil)
@@ -670,16 +677,21 @@ func (t *tee) Close() error {
 	return t.rc.Close()
 }
 
-// limitedBuffer keeps at most limit bytes and notes an overflow.
+// limitedBuffer keeps at most limit bytes and notes an overflow; with prefix it keeps the first
+// limit bytes of a longer stream.
 type limitedBuffer struct {
 	bytes.Buffer
 	limit    int
+	prefix   bool
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if b.Len()+len(p) > b.limit {
 		b.overflow = true
+		if b.prefix {
+			b.Buffer.Write(p[:b.limit-b.Len()])
+		}
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
@@ -716,7 +728,7 @@ func (a *auditor) checkPolicies(expected release.Assets, present map[string]bool
 			continue // completeness reported it
 		}
 		a.mu.Lock()
-		data, ok := a.policies[name]
+		data, ok := a.kept[name]
 		a.mu.Unlock()
 		if !ok {
 			a.fail(CheckPolicies, name, outcome.General, "could not be read")

@@ -107,7 +107,7 @@ func TestGoodReleasesPass(t *testing.T) {
 				t.Fatalf("audit failed: %v\n%s", err, log)
 			}
 			n := len(release.ExpectedAssets(tag.Family).Signed())
-			want := map[audit.Check]int{audit.CheckAssets: 2 * n, audit.CheckSignatures: n, audit.CheckChecksums: n - 1}
+			want := map[audit.Check]int{audit.CheckAssets: 2 * n, audit.CheckSignatures: n, audit.CheckChecksums: n - 1, audit.CheckBinding: 4}
 			if tag.Family == release.KMS {
 				want[audit.CheckPolicies] = 4 // three policies and the isolation check
 			}
@@ -411,7 +411,7 @@ func TestEachByteReadOnce(t *testing.T) {
 	st := newDir(t)
 	tag := release.MustParseTag("mero-kms-v1.2.0")
 	publishRelease(t, st, audittest.Options{Tag: tag, Signer: k.signer, Mutate: func(files map[string][]byte) {
-		files[release.SBOMFile] = bytes.Repeat([]byte("sbom "), 300000)
+		files[release.SBOMFile] = []byte(`{"spdxVersion":"SPDX-2.3","name":"mero-kms-1.2.0","padding":"` + strings.Repeat("sbom ", 300000) + `"}`)
 	}}, nil)
 	c := &counting{Store: st, opens: map[string]int{}, bytes: map[string]int64{}}
 	if _, err, log := run(t, c, tag, audit.Config{PublicKey: k.pub}); err != nil {
@@ -569,7 +569,7 @@ func TestAuditOverGitHub(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log)
 	}
 	// Tampered storage: the bytes served differ from what was signed.
-	fake.SetAssetContent(tag.String(), release.KMSImageManifest, []byte(`{"tampered":true}`))
+	fake.SetAssetContent(tag.String(), release.KMSImageManifest, []byte(`{"version":"1.2.0","tampered":true}`))
 	rep, err, _ := run(t, st, tag, audit.Config{PublicKey: k.pub})
 	if outcome.Code(err) != outcome.VerificationFailed || len(rep.Failures()) != 2 {
 		t.Fatalf("tampered asset: %v, failures %+v", err, rep.Failures())

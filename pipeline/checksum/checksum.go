@@ -94,7 +94,8 @@ func ValidateName(name string) error {
 
 // Parse reads a checksum file in `sha256sum` format. It is strict: every line must be
 // "<64 hex digits><space><space or '*'><name>", names must be valid and unique, and the
-// file must list at least one entry. Errors are usage errors naming the line.
+// file must list at least one entry. A checksum file is outside input (a release's asset):
+// errors are verification errors (exit 10) naming the line, never usage errors.
 func Parse(r io.Reader) (File, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLineLength)
@@ -106,22 +107,22 @@ func Parse(r io.Reader) (File, error) {
 		line++
 		e, err := parseLine(sc.Text())
 		if err != nil {
-			return File{}, outcome.UsageErrorf("checksum file line %d: %v", line, err)
+			return File{}, outcome.VerificationErrorf("checksum file line %d: %v", line, err)
 		}
 		if prev, dup := seen[e.Name]; dup {
-			return File{}, outcome.UsageErrorf("checksum file line %d: %q is already listed on line %d", line, e.Name, prev)
+			return File{}, outcome.VerificationErrorf("checksum file line %d: %q is already listed on line %d", line, e.Name, prev)
 		}
 		seen[e.Name] = line
 		f.Entries = append(f.Entries, e)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return File{}, outcome.UsageErrorf("checksum file line %d: longer than %d bytes", line+1, maxLineLength)
+			return File{}, outcome.VerificationErrorf("checksum file line %d: longer than %d bytes", line+1, maxLineLength)
 		}
 		return File{}, fmt.Errorf("read checksum file: %w", err)
 	}
 	if len(f.Entries) == 0 {
-		return File{}, outcome.UsageErrorf("checksum file lists no files")
+		return File{}, outcome.VerificationErrorf("checksum file lists no files")
 	}
 	slices.SortFunc(f.Entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	return f, nil

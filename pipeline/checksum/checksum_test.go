@@ -167,8 +167,8 @@ func TestParse(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Parse error = %v, want one containing %q", err, tt.wantErr)
 				}
-				if c := outcome.Code(err); c != outcome.Usage {
-					t.Fatalf("exit code %d, want %d", c, outcome.Usage)
+				if c := outcome.Code(err); c != outcome.VerificationFailed {
+					t.Fatalf("exit code %d, want %d (a malformed checksum file is a verification failure)", c, outcome.VerificationFailed)
 				}
 				return
 			}
@@ -475,7 +475,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(bytes.NewReader(data))
 		if err != nil {
-			if c := outcome.Code(err); c != outcome.Usage {
+			if c := outcome.Code(err); c != outcome.VerificationFailed {
 				t.Fatalf("parse error with code %d: %v", c, err)
 			}
 			return

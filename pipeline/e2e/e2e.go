@@ -34,6 +34,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
+	"github.com/calimero-network/mero-release/pipeline/verified"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 )
 
@@ -80,6 +81,9 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the randomness for nonces, names and keys; nil means crypto/rand.
 	Rand io.Reader
+	// Trust, when set, is the expected signer of a release: every policy and published-mrtds.json
+	// read from Store is verified first (bundle and checksums.sha256, pipeline/verified).
+	Trust func(tag release.Tag) (verified.Trust, error)
 }
 
 // suite is one Run.
@@ -194,6 +198,21 @@ func (s *suite) loadPolicy(ctx context.Context, kmsVersion string, p release.Pro
 }
 
 func (s *suite) readAsset(ctx context.Context, tag, name string) ([]byte, error) {
+	if s.o.Trust != nil {
+		t, err := release.ParseTag(tag)
+		if err != nil {
+			return nil, err
+		}
+		trust, err := s.o.Trust(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", tag, name, err)
+		}
+		v, err := verified.Fetch(ctx, s.o.Store, tag, name, trust)
+		if err != nil {
+			return nil, err
+		}
+		return v.Data, nil
+	}
 	rc, err := s.o.Store.OpenAsset(ctx, tag, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, outcome.MissingAssetErrorf("%s: %s: not found in the store", tag, name)
@@ -389,7 +408,8 @@ func (s *suite) deployment(ctx context.Context, lp *policy.Loaded) KMSDeployment
 	if err != nil {
 		return KMSDeployment{}
 	}
-	return KMSDeployment{ComposeHash: pub.Profiles[lp.Policy.Profile].ComposeHash}
+	rec := pub.Profiles[lp.Policy.Profile]
+	return KMSDeployment{ComposeHash: rec.ComposeHash, Image: rec.Image}
 }
 
 // kmsPublishedOf reads a KMS release's published-mrtds.json once per run (the result, or the

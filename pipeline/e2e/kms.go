@@ -23,6 +23,9 @@ type KMSDeployment struct {
 	// ComposeHash is the hex SHA-256 of the profile's app-compose (dstack extends it into the
 	// KMS VM's RTMR3).
 	ComposeHash string
+	// Image is the KMS image reference, pinned by digest, the release measured for the
+	// profile (a deployed KMS runs exactly that image).
+	Image string
 }
 
 // KMSLauncher starts a KMS configured with one attestation policy, already checked as the KMS

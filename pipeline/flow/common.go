@@ -103,7 +103,7 @@ func (r *run) notesStage() Stage {
 		in := notes.Input{Tag: tag, Class: r.class, Measurements: r.measurements, RepoURL: r.cfg.RepoURL}
 		if prev, ok := release.Previous(tag, r.published, false); ok {
 			in.Previous = &prev
-			if pm, err := readPublishedFrom(ctx, r.cfg.Store, prev); err == nil {
+			if pm, err := readPublishedFrom(ctx, r.cfg.Store, prev, r.cfg.Audit); err == nil {
 				in.PreviousMeasurements = pm
 				r.previousMeasurements = pm
 			} else {
@@ -270,6 +270,8 @@ func (r *run) e2eStage() Stage {
 				CheckKMSMeasurements: true,
 				RunID:                r.cfg.RunID,
 				Log:                  r.checkLog(!r.rules.E2EBlocking),
+				// Policies and measurements are read only after their bundles and checksums verify.
+				Trust: r.cfg.Audit.Trust,
 			})
 			if err != nil {
 				return err

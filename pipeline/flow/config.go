@@ -7,6 +7,7 @@ import (
 
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -87,8 +88,9 @@ type KMSProduct struct {
 	RegistryUser, RegistryToken string
 	// AppCompose renders the dstack app-compose of the KMS pinned to an image reference.
 	AppCompose func(imageRef string) ([]byte, error)
-	// OSImage is the dstack guest OS the KMS runs on; Dstack are its RTMR3 deployment inputs.
-	OSImage *tdxsim.Image
+	// OSImage is the dstack guest OS the KMS runs on (dstack.PinnedOSImage); Dstack are its
+	// RTMR3 deployment inputs.
+	OSImage *dstack.OSImage
 	Dstack  measure.DstackBoot
 	// TCBStatus is the allowed TCB statuses of generated policies (default UpToDate).
 	TCBStatus []string

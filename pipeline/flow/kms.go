@@ -258,7 +258,7 @@ func (k *kmsRun) policyStage() Stage {
 	return Stage{Name: "policies", Skip: k.unlessPublished, Run: func(ctx context.Context) error {
 		var nodes []*measure.Published
 		if k.counterpart != nil && !k.resumed {
-			p, err := readPublishedFrom(ctx, k.cfg.Store, *k.counterpart)
+			p, err := readPublishedFrom(ctx, k.cfg.Store, *k.counterpart, k.cfg.Audit)
 			if err != nil {
 				return fmt.Errorf("counterpart measurements: %w", err)
 			}

@@ -20,9 +20,9 @@ import (
 	"github.com/anchore/syft/syft/cataloging"
 	kms "github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/local/e2etest"
-	"github.com/calimero-network/mero-release/examples/kms/server"
 	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -120,6 +120,7 @@ type world struct {
 func (f *fixture) world(t *testing.T) *world {
 	t.Helper()
 	w := &world{World: e2etest.New(t), f: f, t: t, kmsBinary: f.smallBinary}
+	w.World.Signer = f.signer // counterparts are read only after their bundles verify
 	w.work = filepath.Join(w.Root, "work")
 	w.repo = gitRepo(t, filepath.Join(w.Root, "repo"),
 		commit{"feat(kms): key rotation (#12)", f.created.Add(-2 * time.Hour)},
@@ -171,7 +172,7 @@ func (f *fixture) nodeProduct() flow.NodeProduct {
 }
 
 func (w *world) kmsProduct() flow.KMSProduct {
-	return flow.KMSProduct{Binary: w.kmsBinary, AppCompose: kms.AppCompose, OSImage: server.DstackOSImage()}
+	return flow.KMSProduct{Binary: w.kmsBinary, AppCompose: kms.AppCompose, OSImage: dstack.PinnedOSImage()}
 }
 
 func (w *world) releaseNode(tag string, mods ...func(*flow.Config)) (*flow.Report, error) {
@@ -401,6 +402,7 @@ func TestPipelines(t *testing.T) {
 	t.Run("publish failure and resume", func(t *testing.T) { t.Parallel(); testPublishFailure(t, f) })
 	t.Run("prebuilt images and registry push", func(t *testing.T) { t.Parallel(); testPrebuiltImages(t, f) })
 	t.Run("hotfix", func(t *testing.T) { t.Parallel(); testHotfix(t, f) })
+	t.Run("tampered counterpart", func(t *testing.T) { t.Parallel(); testTamperedCounterpart(t, f) })
 }
 
 // testLocalRC is release-local: a node-image rc, then a KMS rc paired with it; then both again.

@@ -1,15 +1,16 @@
 package flow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/calimero-network/mero-release/pipeline/atomicfile"
+	"github.com/calimero-network/mero-release/pipeline/audit"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/guard"
 	"github.com/calimero-network/mero-release/pipeline/measure"
@@ -18,6 +19,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
+	"github.com/calimero-network/mero-release/pipeline/verified"
 )
 
 // ImagesDir is where a release run in workDir keeps the images of tag: the KMS profile images
@@ -268,17 +270,19 @@ func (r *run) pair() (kms, node string) {
 	return r.counterpart.Version.String(), r.cfg.Tag.Version.String()
 }
 
-// readPublishedFrom reads published-mrtds.json of a release in the store.
-func readPublishedFrom(ctx context.Context, st store.Store, tag release.Tag) (*measure.Published, error) {
-	rc, err := st.OpenAsset(ctx, tag.String(), release.PublishedMRTDsFile)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, outcome.MissingAssetErrorf("%s: %s: not found", tag, release.PublishedMRTDsFile)
-	}
+// readPublishedFrom reads published-mrtds.json of another release in the store, verified first
+// (its bundle by the signer expected for that release, its digest against the release's signed
+// checksums.sha256: pipeline/verified): outside material is never used unverified.
+func readPublishedFrom(ctx context.Context, st store.Store, tag release.Tag, signer audit.Config) (*measure.Published, error) {
+	trust, err := signer.Trust(tag)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tag, err)
 	}
-	defer rc.Close()
-	p, err := measure.ReadPublished(rc)
+	v, err := verified.Fetch(ctx, st, tag.String(), release.PublishedMRTDsFile, trust)
+	if err != nil {
+		return nil, err
+	}
+	p, err := measure.ReadPublished(bytes.NewReader(v.Data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tag, err)
 	}

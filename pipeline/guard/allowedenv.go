@@ -43,10 +43,14 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s:%d: %s set in %s", f.File, f.Line, f.Name, f.Where)
 }
 
-// AllowedEnv checks every *.yml and *.yaml file under dir (recursively) with AllowedEnvFile.
-// It returns every finding, sorted by file and line, and a verification error (exit 10) when
-// there is one. A missing directory or a file that is not valid YAML is a usage error (exit 2);
-// the other files are still checked and their findings returned.
+// AllowedEnv checks every *.yml and *.yaml file under dir (recursively) with AllowedEnvFile,
+// and follows what they run: every local composite action (uses: ./path, its action.yml) and
+// reusable workflow (uses: ./path.yml) they call, transitively, is checked too. Local paths are
+// relative to the repository root: the directory above .github/workflows when dir is one,
+// else dir itself. It returns every finding, sorted by file and line, and a verification error
+// (exit 10) when there is one. A missing directory, a file that is not valid YAML or a local
+// action that does not exist is a usage error (exit 2); the other files are still checked and
+// their findings returned.
 func AllowedEnv(dir string) ([]Finding, error) {
 	info, err := os.Stat(dir)
 	if err != nil {
@@ -57,6 +61,8 @@ func AllowedEnv(dir string) ([]Finding, error) {
 	}
 	var findings []Finding
 	var errs []error
+	var calls []localUse
+	scanned := map[string]bool{}
 	walkErr := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -68,8 +74,10 @@ func AllowedEnv(dir string) ([]Finding, error) {
 		if err != nil {
 			return err
 		}
-		f, err := scanWorkflow(path, content)
-		findings = append(findings, f...)
+		scanned[filepath.Clean(path)] = true
+		s, err := scanFile(path, content)
+		findings = append(findings, s.findings...)
+		calls = append(calls, s.uses...)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -77,6 +85,11 @@ func AllowedEnv(dir string) ([]Finding, error) {
 	})
 	if walkErr != nil {
 		return nil, fmt.Errorf("read workflows in %s: %w", dir, walkErr)
+	}
+	f, err := followLocalUses(repoRoot(dir), calls, scanned)
+	findings = append(findings, f...)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	sortFindings(findings)
 	if len(findings) > 0 {
@@ -95,7 +108,8 @@ func AllowedEnv(dir string) ([]Finding, error) {
 //
 // Findings are a verification error (exit 10); invalid YAML is a usage error naming file:line.
 func AllowedEnvFile(name string, content []byte) ([]Finding, error) {
-	findings, err := scanWorkflow(name, content)
+	s, err := scanFile(name, content)
+	findings := s.findings
 	sortFindings(findings)
 	if err != nil {
 		return findings, err
@@ -150,11 +164,14 @@ type workflowScanner struct {
 	lineStarts []int
 	seen       map[Finding]bool
 	findings   []Finding
+	// uses are the local actions and reusable workflows the file calls (uses: ./…).
+	uses []localUse
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func scanWorkflow(name string, content []byte) ([]Finding, error) {
+// scanFile scans a workflow or an action file.
+func scanFile(name string, content []byte) (*workflowScanner, error) {
 	s := &workflowScanner{file: name, raw: string(content), seen: map[Finding]bool{}}
 	s.lineStarts = append(s.lineStarts, 0)
 	for i, c := range content {
@@ -171,18 +188,20 @@ func scanWorkflow(name string, content []byte) ([]Finding, error) {
 		}
 		if err != nil {
 			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-				return s.findings, outcome.UsageErrorf("%s:%s: invalid YAML: %s", name, m[1], m[2])
+				return s, outcome.UsageErrorf("%s:%s: invalid YAML: %s", name, m[1], m[2])
 			}
-			return s.findings, outcome.UsageErrorf("%s: invalid YAML: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+			return s, outcome.UsageErrorf("%s: invalid YAML: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		if len(doc.Content) == 1 {
 			s.workflow(resolve(doc.Content[0]))
 		}
 	}
-	return s.findings, nil
+	return s, nil
 }
 
 func (s *workflowScanner) add(line int, name, where string) {
+	// The YAML parser also breaks lines at a lone '\r'; a finding stays within the file's lines.
+	line = min(max(line, 1), len(s.lineStarts))
 	f := Finding{File: s.file, Line: line, Name: name, Where: where}
 	if !s.seen[f] {
 		s.seen[f] = true
@@ -251,6 +270,10 @@ func (s *workflowScanner) workflow(root *yaml.Node) {
 	if root == nil || root.Kind != yaml.MappingNode {
 		return // not a workflow: nothing can set an environment
 	}
+	if runs := get(root, "runs"); runs != nil && get(root, "jobs") == nil {
+		s.action(runs)
+		return
+	}
 	s.env(get(root, "env"), "workflow env")
 	defaultShell := scalar(get(get(get(root, "defaults"), "run"), "shell"))
 	for _, job := range pairs(get(root, "jobs")) {
@@ -264,6 +287,8 @@ func (s *workflowScanner) job(id string, job *yaml.Node, defaultShell string) {
 	}
 	prefix := "job " + id
 	s.env(get(job, "env"), prefix+" env")
+	s.call(get(job, "uses"), get(job, "with"), prefix)
+	s.env(get(job, "secrets"), prefix+" secrets (passed to the reusable workflow)")
 	if c := get(job, "container"); c != nil && c.Kind == yaml.MappingNode {
 		s.env(get(c, "env"), prefix+" container env")
 	}
@@ -273,7 +298,11 @@ func (s *workflowScanner) job(id string, job *yaml.Node, defaultShell string) {
 	if sh := scalar(get(get(get(job, "defaults"), "run"), "shell")); sh != "" {
 		defaultShell = sh
 	}
-	steps := get(job, "steps")
+	s.steps(get(job, "steps"), prefix+" ", defaultShell)
+}
+
+// steps walks the steps of a job or a composite action; prefix is "job build " or "".
+func (s *workflowScanner) steps(steps *yaml.Node, prefix, defaultShell string) {
 	if steps == nil || steps.Kind != yaml.SequenceNode {
 		return
 	}
@@ -282,13 +311,14 @@ func (s *workflowScanner) job(id string, job *yaml.Node, defaultShell string) {
 		if step == nil || step.Kind != yaml.MappingNode {
 			continue
 		}
-		label := prefix + " step " + strconv.Itoa(i+1)
+		label := prefix + "step " + strconv.Itoa(i+1)
 		if n := scalar(get(step, "name")); n != "" {
 			label += " (" + n + ")"
 		} else if n := scalar(get(step, "id")); n != "" {
 			label += " (" + n + ")"
 		}
 		s.env(get(step, "env"), label+" env")
+		s.call(get(step, "uses"), get(step, "with"), label)
 		run := get(step, "run")
 		if run == nil || run.Kind != yaml.ScalarNode {
 			continue
@@ -310,22 +340,32 @@ func (s *workflowScanner) env(n *yaml.Node, where string) {
 	}
 }
 
-// scriptRef is a run: script and where it sits in the file.
+// scriptRef is a run: script and where it sits in the file; for a script inside the script
+// (bash -c '…', eval), the inner text and where it starts.
 type scriptRef struct {
 	s     *workflowScanner
 	node  *yaml.Node
 	value string // the script as YAML delivers it
 	where string // "job build step 3 (Build) run"
+	text  string // the text being scanned: value, or a part of it (bash -c, eval)
+	base  int    // offset of text in value
+	// envVars are the variables holding the $GITHUB_ENV path (GITHUB_ENV and its copies);
+	// envFDs the file descriptors opened on it (exec 3>>"$GITHUB_ENV").
+	envVars map[string]bool
+	envFDs  map[string]bool
+	depth   int
 }
 
-// add records a finding at a byte offset of the script.
+// add records a finding at a byte offset of the scanned text.
 func (r scriptRef) add(off int, nameLen int, kind string) {
-	off = min(max(off, 0), len(r.value))
-	end := min(off+nameLen, len(r.value))
-	r.s.add(r.line(off, r.value[off:end]), r.value[off:end], r.where+" "+kind)
+	// The name is read from the script as written (value): the scanned text has its ${{ … }}
+	// expressions masked and, inside bash -c or eval, its quotes blanked, at the same offsets.
+	abs := min(max(r.base+off, 0), len(r.value))
+	end := min(abs+nameLen, len(r.value))
+	r.s.add(r.line(abs, r.value[abs:end]), r.value[abs:end], r.where+" "+kind)
 }
 
-// line maps a byte offset of the script to the line in the file. A literal block scalar (run: |)
+// line maps a byte offset of the script (value) to the line in the file. A literal block scalar (run: |)
 // keeps its lines, so the offset's line is counted from the indicator line; for other styles
 // (folded, quoted, plain) the n-th occurrence of the name in the script is the n-th occurrence in
 // the file text from the scalar's first line on.
@@ -378,8 +418,9 @@ func maskExpressions(script string) string {
 
 // script checks one run: script.
 func (s *workflowScanner) script(n *yaml.Node, shell, where string) {
-	r := scriptRef{s: s, node: n, value: n.Value, where: where}
-	masked := maskExpressions(n.Value)
+	masked := maskExpressions(n.Value) // same length as n.Value: offsets are shared
+	r := scriptRef{s: s, node: n, value: n.Value, text: masked, where: where,
+		envVars: map[string]bool{"GITHUB_ENV": true}, envFDs: map[string]bool{}}
 	if isPOSIXShell(shell) {
 		f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(masked), "")
 		if err == nil {
@@ -402,14 +443,15 @@ func isPOSIXShell(shell string) bool {
 
 // shellAST walks a parsed script.
 func (r scriptRef) shellAST(f *syntax.File) {
+	r.trackGitHubEnv(f)
 	syntax.Walk(f, func(node syntax.Node) bool {
 		switch x := node.(type) {
 		case *syntax.Stmt:
-			if writesGitHubEnv(x) {
+			if r.writesGitHubEnv(x) {
 				r.written(x)
 			}
 		case *syntax.BinaryCmd:
-			if (x.Op == syntax.Pipe || x.Op == syntax.PipeAll) && writesGitHubEnv(x.Y) {
+			if (x.Op == syntax.Pipe || x.Op == syntax.PipeAll) && r.writesGitHubEnv(x.Y) {
 				r.written(x.X) // cmd | tee -a $GITHUB_ENV
 			}
 		case *syntax.CallExpr:
@@ -417,6 +459,7 @@ func (r scriptRef) shellAST(f *syntax.File) {
 				r.assign(a, "assignment")
 			}
 			r.envCommand(x)
+			r.innerScript(x)
 		case *syntax.DeclClause:
 			r.decl(x)
 		}
@@ -558,14 +601,15 @@ func wordLits(w *syntax.Word) string {
 	return b.String()
 }
 
-// refersGitHubEnv reports whether a word expands $GITHUB_ENV (plain, braced or quoted).
-func refersGitHubEnv(w *syntax.Word) bool {
+// refersGitHubEnv reports whether a word expands $GITHUB_ENV or a variable holding its path
+// (plain, braced or quoted).
+func (r scriptRef) refersGitHubEnv(w *syntax.Word) bool {
 	found := false
 	if w == nil {
 		return false
 	}
 	syntax.Walk(w, func(n syntax.Node) bool {
-		if p, ok := n.(*syntax.ParamExp); ok && p.Param != nil && p.Param.Value == "GITHUB_ENV" {
+		if p, ok := n.(*syntax.ParamExp); ok && p.Param != nil && r.envVars[p.Param.Value] {
 			found = true
 		}
 		return !found
@@ -582,19 +626,22 @@ func isOutput(op syntax.RedirOperator) bool {
 }
 
 // writesGitHubEnv reports whether a statement writes to the $GITHUB_ENV file: an output redirect
-// to it, or tee with it as an operand.
-func writesGitHubEnv(st *syntax.Stmt) bool {
+// to it (or to a descriptor opened on it), or tee with it as an operand.
+func (r scriptRef) writesGitHubEnv(st *syntax.Stmt) bool {
 	if st == nil {
 		return false
 	}
 	for _, rd := range st.Redirs {
-		if isOutput(rd.Op) && refersGitHubEnv(rd.Word) {
+		if isOutput(rd.Op) && r.refersGitHubEnv(rd.Word) {
+			return true
+		}
+		if (rd.Op == syntax.DplOut) && rd.Word != nil && r.envFDs[rd.Word.Lit()] {
 			return true
 		}
 	}
 	if call, ok := st.Cmd.(*syntax.CallExpr); ok && len(call.Args) > 1 {
 		if name, _, _ := litPrefix(call.Args[0]); name == "tee" {
-			return slices.ContainsFunc(call.Args[1:], refersGitHubEnv)
+			return slices.ContainsFunc(call.Args[1:], r.refersGitHubEnv)
 		}
 	}
 	return false
@@ -663,6 +710,16 @@ var (
 	lineEnvFile     = regexp.MustCompile(`GITHUB_ENV`)
 )
 
+// mentionsEnvVar reports whether a line names a variable holding the $GITHUB_ENV path.
+func (r scriptRef) mentionsEnvVar(text string) bool {
+	for v := range r.envVars {
+		if v != "GITHUB_ENV" && mentionsWord(text, v) {
+			return true
+		}
+	}
+	return false
+}
+
 // lines is the fallback for pwsh, python and other shells, and for bash the parser rejects.
 // Comment lines (# …) are skipped.
 func (r scriptRef) lines(masked string) {
@@ -707,7 +764,10 @@ func (r scriptRef) lines(masked string) {
 				r.add(start+m[2], m[3]-m[2], "assignment")
 			}
 		}
-		if lineEnvFile.MatchString(text) {
+		if m := lineAliasRE.FindStringSubmatch(text); m != nil {
+			r.envVars[m[1]] = true
+		}
+		if lineEnvFile.MatchString(text) || r.mentionsEnvVar(text) {
 			for _, m := range literalNameRE.FindAllStringSubmatchIndex(text, -1) {
 				if m[2] > 0 && (text[m[2]-1] == '{' || text[m[2]-1] == ':' || text[m[2]-1] == '.') {
 					continue // ${ALLOWED_X}, $env:ALLOWED_X, env.ALLOWED_X are reads

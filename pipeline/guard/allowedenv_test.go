@@ -248,3 +248,101 @@ func BenchmarkAllowedEnvFile(b *testing.B) {
 		AllowedEnvFile("run-bash.yaml", content)
 	}
 }
+
+// TestAllowedEnvFollowsWhatWorkflowsRun: the composite actions and reusable workflows a release
+// workflow calls (uses: ./…, transitively), the inputs it hands over with with:, and indirect
+// writes to $GITHUB_ENV (a variable or descriptor holding its path, bash -c, eval) are found
+// with file:line; names that merely contain ALLOWED_ (GCP_ATTESTATION_ALLOWED_CIDRS) are not.
+func TestAllowedEnvFollowsWhatWorkflowsRun(t *testing.T) {
+	repo := filepath.Join("testdata", "repo")
+	findings, err := AllowedEnv(filepath.Join(repo, ".github", "workflows"))
+	if outcome.Code(err) != outcome.VerificationFailed || outcome.Is(err, outcome.KindUsage) {
+		t.Fatalf("AllowedEnv = %v, want only a verification error", err)
+	}
+	got, want := located(findings), markers(t, repo)
+	if len(want) < 21 {
+		t.Fatalf("only %d markers: the testdata lost cases", len(want))
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("missed: %s", w)
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			t.Errorf("unexpected: %s", g)
+		}
+	}
+	for _, f := range findings {
+		if strings.Contains(f.File, "unused") || strings.Contains(f.Name, "CIDRS") {
+			t.Errorf("finding %s", f)
+		}
+	}
+	// Each kind of place is named.
+	for _, where := range []string{
+		"job measure with: input", "composite action step 1 (Env) env", "composite action step 1 (Env) run writes $GITHUB_ENV",
+		"composite action step 2 with: line value", "action env", "run via bash -c writes $GITHUB_ENV", "run via eval writes $GITHUB_ENV",
+		"run via bash -c via eval export",
+	} {
+		if !slices.ContainsFunc(findings, func(f Finding) bool { return strings.HasSuffix(f.Where, where) }) {
+			t.Errorf("no finding in %q: %v", where, findings)
+		}
+	}
+}
+
+// TestAllowedEnvLocalUseErrors: a local action that is missing or outside the repository is a
+// usage error naming the caller's file:line; the other findings are still returned.
+func TestAllowedEnvLocalUseErrors(t *testing.T) {
+	for ref, want := range map[string]string{
+		"./.github/actions/missing": "not found",
+		"./../outside":              "leaves the repository",
+		"./.github/actions/noyml":   "has no action.yml",
+	} {
+		root := t.TempDir()
+		wf := filepath.Join(root, ".github", "workflows")
+		os.MkdirAll(wf, 0o755)
+		os.MkdirAll(filepath.Join(root, ".github", "actions", "noyml"), 0o755)
+		os.WriteFile(filepath.Join(wf, "r.yml"), []byte("env:\n  ALLOWED_X: 1\njobs:\n  j:\n    steps:\n      - uses: "+ref+"\n"), 0o644)
+		findings, err := AllowedEnv(wf)
+		if len(findings) != 1 || !outcome.Is(err, outcome.KindUsage) || !strings.Contains(err.Error(), filepath.Join(wf, "r.yml")+":6: uses "+ref) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, %v; want a usage error naming r.yml:6 and %q", ref, findings, err, want)
+		}
+	}
+}
+
+// TestNamesContainingAllowedAreNotFindings: mero-tee's real workflows set
+// GCP_ATTESTATION_ALLOWED_CIDRS in every form; none is an ALLOWED_* variable.
+func TestNamesContainingAllowedAreNotFindings(t *testing.T) {
+	const wf = `env:
+  GCP_ATTESTATION_ALLOWED_CIDRS: ${{ vars.GCP_ATTESTATION_ALLOWED_CIDRS }}
+jobs:
+  measure:
+    uses: ./x.yml
+    with:
+      GCP_ATTESTATION_ALLOWED_CIDRS: a
+    secrets:
+      GCP_ATTESTATION_ALLOWED_CIDRS: b
+  j:
+    steps:
+      - env:
+          GCP_ATTESTATION_ALLOWED_CIDRS: c
+        with:
+          cidrs: "GCP_ATTESTATION_ALLOWED_CIDRS=10.0.0.0/8"
+        run: |
+          export GCP_ATTESTATION_ALLOWED_CIDRS=10.0.0.0/8
+          GCP_ATTESTATION_ALLOWED_CIDRS=x ./measure.sh
+          declare -x GCP_ATTESTATION_ALLOWED_CIDRS
+          f=$GITHUB_ENV
+          echo "GCP_ATTESTATION_ALLOWED_CIDRS=${GCP_ATTESTATION_ALLOWED_CIDRS}" >> "$f"
+          bash -c 'echo GCP_ATTESTATION_ALLOWED_CIDRS=1 >> $GITHUB_ENV'
+          eval "export GCP_ATTESTATION_ALLOWED_CIDRS=1"
+      - shell: pwsh
+        run: |
+          $env:GCP_ATTESTATION_ALLOWED_CIDRS = "x"
+          "GCP_ATTESTATION_ALLOWED_CIDRS=x" | Out-File -Append $env:GITHUB_ENV
+`
+	findings, err := AllowedEnvFile("w.yml", []byte(wf))
+	if err != nil || len(findings) != 0 {
+		t.Fatalf("findings %v, %v; want none", findings, err)
+	}
+}

@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/release"
-	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
 
 var fixedNow = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
@@ -152,13 +152,7 @@ func writeFile(t testing.TB, path, content string) string {
 	return path
 }
 
-// dstackOS is the dstack OS image description the KMS tests measure against.
-func dstackOS() *tdxsim.Image {
-	return &tdxsim.Image{
-		Name: "dstack-os-0.5.3-test", Profile: "kms",
-		Firmware: []byte("dstack OVMF (test)"), Kernel: []byte("dstack kernel (test)"), Initrd: []byte("dstack initrd (test)"),
-		Cmdline: "console=ttyS0 init=/init dstack.rootfs_hash=test", VCPUs: 2, MemoryMB: 4096,
-	}
-}
+// dstackOS is the dstack OS image the KMS tests measure against: the pinned one.
+func dstackOS() *dstack.OSImage { return dstack.PinnedOSImage() }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

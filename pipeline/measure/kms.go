@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
-	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
 
 // Sources of a Record.
@@ -19,6 +19,16 @@ const (
 	SourceImageInspection = "image-inspection"
 	SourceTDXSimulator    = "tdx-simulator"
 	SourceGCPTDXVM        = "gcp-tdx-vm"
+)
+
+// Register sources of a KMS Record (Record.RegisterSources).
+const (
+	// RegisterSourcePinnedOS: the value is the pinned dstack OS file's (dstack.PinnedOSImagePath
+	// by default, or the --os-image file).
+	RegisterSourcePinnedOS = "dstack-os-file"
+	// RegisterSourceComposeReplay: the value was computed by replaying dstack's RTMR3 events for
+	// the compose hash.
+	RegisterSourceComposeReplay = "computed-from-compose"
 )
 
 // KMSInput is one profile's KMS image and the compose that runs it.
@@ -35,9 +45,9 @@ type KMSInput struct {
 type KMSOptions struct {
 	// Version is the KMS release version (X.Y.Z[-rc.N]).
 	Version string
-	// OSImage describes the dstack OS image the KMS CVM boots (a tdxsim image manifest): its
-	// MRTD and RTMR0–2 are the boot chain's, shared by every profile.
-	OSImage *tdxsim.Image
+	// OSImage is the dstack OS image the KMS CVM boots (dstack.PinnedOSImage by default): its
+	// MRTD and RTMR0–2, as dstack publishes them, are shared by every profile.
+	OSImage *dstack.OSImage
 	// Dstack are the deployment inputs of the RTMR3 events (DstackBoot.Events).
 	Dstack DstackBoot
 	// Now stamps measured_at (default time.Now).
@@ -51,7 +61,7 @@ type KMSMeasurement struct {
 	Record  Record
 	Image   ImageInfo
 	Compose *Compose
-	// Events is the replayed event log: the OS boot events (RTMR0–2), then dstack's RTMR3 events.
+	// Events is the replayed event log: dstack's RTMR3 events (the OS's RTMR0–2 are pinned).
 	Events []tdx.Event
 }
 
@@ -68,7 +78,7 @@ func MeasureKMSProfile(ctx context.Context, in KMSInput, opts KMSOptions) (*KMSM
 		return nil, err
 	}
 	if opts.OSImage == nil {
-		return nil, outcome.UsageErrorf("measure kms %s: no dstack OS image description (--os-image)", in.Profile)
+		return nil, outcome.UsageErrorf("measure kms %s: no dstack OS image (--os-image)", in.Profile)
 	}
 	now := opts.Now
 	if now == nil {
@@ -86,32 +96,28 @@ func MeasureKMSProfile(ctx context.Context, in KMSInput, opts KMSOptions) (*KMSM
 	if err != nil {
 		return nil, fmt.Errorf("measure kms %s: %w", in.Profile, err)
 	}
-	osM, bootEvents, err := tdxsim.Measure(opts.OSImage)
-	if err != nil {
-		return nil, fmt.Errorf("measure kms %s: os image: %w", in.Profile, err)
-	}
-	appEvents, err := opts.Dstack.Events(compose.Hash)
+	osM, err := opts.OSImage.Measurements()
 	if err != nil {
 		return nil, fmt.Errorf("measure kms %s: %w", in.Profile, err)
 	}
-	events := append(slices.Clone(bootEvents), appEvents...)
+	events, err := opts.Dstack.Events(compose.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("measure kms %s: %w", in.Profile, err)
+	}
 	rtmrs, err := tdx.Replay(events)
 	if err != nil {
 		return nil, fmt.Errorf("measure kms %s: replay: %w", in.Profile, err)
 	}
-	for i := range 3 {
-		if rtmrs[i] != osM.RTMR[i] {
-			return nil, fmt.Errorf("measure kms %s: replayed %s differs from the OS image's", in.Profile, tdx.RTMRName(i))
-		}
-	}
-	m := tdx.Measurements{MRTD: osM.MRTD, RTMR: rtmrs}.Hex()
+	osM.RTMR[3] = rtmrs[3]
+	m := osM.Hex()
 	rec := Record{
 		MRTD: m.MRTD, RTMR0: m.RTMR0, RTMR1: m.RTMR1, RTMR2: m.RTMR2, RTMR3: m.RTMR3,
-		Source:      SourceImageInspection,
-		MeasuredAt:  now().UTC().Format(time.RFC3339),
-		Image:       ref,
-		ImageDigest: img.Digest,
-		ComposeHash: compose.HashHex(),
+		Source:          SourceImageInspection,
+		MeasuredAt:      now().UTC().Format(time.RFC3339),
+		Image:           ref,
+		ImageDigest:     img.Digest,
+		ComposeHash:     compose.HashHex(),
+		RegisterSources: KMSRegisterSources(opts.OSImage, compose.HashHex()),
 	}
 	if err := rec.Validate(); err != nil {
 		return nil, fmt.Errorf("measure kms %s: %w", in.Profile, err)
@@ -177,4 +183,14 @@ func CheckDistinct(p *Published) error {
 		}
 	}
 	return nil
+}
+
+// KMSRegisterSources names where each register of a KMS record comes from: MRTD and RTMR0–2
+// from the dstack OS image file, RTMR3 computed from the compose.
+func KMSRegisterSources(img *dstack.OSImage, composeHash string) RegisterSources {
+	osSource := RegisterSourcePinnedOS + ": " + img.Describe()
+	return RegisterSources{
+		MRTD: osSource, RTMR0: osSource, RTMR1: osSource, RTMR2: osSource,
+		RTMR3: RegisterSourceComposeReplay + ": dstack RTMR3 events for compose hash " + composeHash,
+	}
 }

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
-	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
 
 func (f *kmsFixture) inputs() []measure.KMSInput {
@@ -39,10 +39,7 @@ func TestMeasureKMS(t *testing.T) {
 	if pub.Family != release.KMS || pub.Version != "1.2.0" || len(pub.Profiles) != 3 {
 		t.Fatalf("published %+v", pub)
 	}
-	osM, _, err := tdxsim.Measure(dstackOS())
-	if err != nil {
-		t.Fatal(err)
-	}
+	osImg := dstackOS()
 	seen := map[string]release.Profile{}
 	for _, prof := range release.Profiles() {
 		r := pub.Profiles[prof]
@@ -56,9 +53,19 @@ func TestMeasureKMS(t *testing.T) {
 			r.Image != kmsRepo+"@"+f.digests[prof] || r.MeasuredAt != "2026-11-25T10:00:00Z" || r.QuoteSHA256 != "" {
 			t.Fatalf("%s: record %+v", prof, r)
 		}
-		// MRTD and RTMR0–2 are the OS image's; RTMR3 is dstack's events replayed from zero.
-		if r.MRTD != osM.MRTDHex() || r.RTMR0 != osM.RTMRHex(0) || r.RTMR1 != osM.RTMRHex(1) || r.RTMR2 != osM.RTMRHex(2) {
-			t.Fatalf("%s: boot registers differ from the OS image's", prof)
+		// MRTD and RTMR0–2 are the pinned OS file's, and say so; RTMR3 is dstack's events
+		// replayed from zero, computed from the compose.
+		if r.MRTD != osImg.MRTD || r.RTMR0 != osImg.RTMR0 || r.RTMR1 != osImg.RTMR1 || r.RTMR2 != osImg.RTMR2 {
+			t.Fatalf("%s: boot registers differ from the pinned dstack OS file's", prof)
+		}
+		rs := r.RegisterSources
+		for reg, src := range map[string]string{"mrtd": rs.MRTD, "rtmr0": rs.RTMR0, "rtmr1": rs.RTMR1, "rtmr2": rs.RTMR2} {
+			if !strings.HasPrefix(src, measure.RegisterSourcePinnedOS+": ") || !strings.Contains(src, osImg.DstackVersion) {
+				t.Errorf("%s: register_sources.%s = %q, want the pinned dstack OS file", prof, reg, src)
+			}
+		}
+		if src := rs.RTMR3; !strings.HasPrefix(src, measure.RegisterSourceComposeReplay+": ") || !strings.Contains(src, r.ComposeHash) {
+			t.Errorf("%s: register_sources.rtmr3 = %q, want computed from the compose", prof, src)
 		}
 		evs, _ := measure.DstackBoot{KeyProviderID: []byte{0xbe, 0xef}}.Events(ch)
 		var rtmr3 [48]byte
@@ -132,8 +139,8 @@ func TestMeasureKMSFailures(t *testing.T) {
 	}{
 		{"compose runs another image", swapped, nil, "does not reference image " + f.digests[release.Debug], outcome.VerificationFailed},
 		{"two profiles one image", sameImage, nil, "profiles debug and debug-read-only have the same image digest", outcome.VerificationFailed},
-		{"no OS image", f.inputs(), func(o *measure.KMSOptions) { o.OSImage = nil }, "no dstack OS image description", outcome.Usage},
-		{"bad OS image", f.inputs(), func(o *measure.KMSOptions) { o.OSImage = &tdxsim.Image{Name: "x"} }, "os image", outcome.Usage},
+		{"no OS image", f.inputs(), func(o *measure.KMSOptions) { o.OSImage = nil }, "no dstack OS image", outcome.Usage},
+		{"bad OS image", f.inputs(), func(o *measure.KMSOptions) { o.OSImage = &dstack.OSImage{Name: "x"} }, "schema_version", outcome.Usage},
 		{"bad version", f.inputs(), func(o *measure.KMSOptions) { o.Version = "v1.2" }, "version", outcome.Usage},
 		{"no inputs", nil, nil, "no profile to measure", outcome.Usage},
 		{"duplicate profile", append(f.inputs(), f.inputs()[0]), nil, "profile debug given twice", outcome.Usage},

@@ -51,6 +51,19 @@ type Record struct {
 	// ImageDigest and ComposeHash are set for KMS images (dstack measurement).
 	ImageDigest string `json:"image_digest,omitempty"`
 	ComposeHash string `json:"compose_hash,omitempty"`
+	// RegisterSources names, per register ("mrtd", "rtmr0" … "rtmr3"), where its value came
+	// from when the registers have different origins (a KMS: the pinned dstack OS file for MRTD
+	// and RTMR0–2, the compose for RTMR3).
+	RegisterSources RegisterSources `json:"register_sources,omitzero"`
+}
+
+// RegisterSources names where each register's value came from.
+type RegisterSources struct {
+	MRTD  string `json:"mrtd"`
+	RTMR0 string `json:"rtmr0"`
+	RTMR1 string `json:"rtmr1"`
+	RTMR2 string `json:"rtmr2"`
+	RTMR3 string `json:"rtmr3"`
 }
 
 var hex96 = regexp.MustCompile(`^[0-9a-f]{96}$`)
@@ -74,6 +87,13 @@ func (r Record) Validate() error {
 	}
 	if r.Source == "" {
 		return outcome.VerificationErrorf("source: empty")
+	}
+	if rs := r.RegisterSources; rs != (RegisterSources{}) {
+		for _, f := range [][2]string{{"mrtd", rs.MRTD}, {"rtmr0", rs.RTMR0}, {"rtmr1", rs.RTMR1}, {"rtmr2", rs.RTMR2}, {"rtmr3", rs.RTMR3}} {
+			if f[1] == "" {
+				return outcome.VerificationErrorf("register_sources.%s: empty (name the source of every register or of none)", f[0])
+			}
+		}
 	}
 	return nil
 }

@@ -132,7 +132,7 @@ if timed node-release dcall release-node-image --tag $node --version 1.3.0-rc.1 
 else
   echo "[FAIL] dagger call release-node-image:"; tail -25 "$work/out"; failed=$((failed + 1))
 fi
-expect_pass audit/node audit --tag $node --store "$ns"
+expect_pass audit/node audit --tag $node --store "$ns" --key "$ns/work/keys/cosign.pub"
 
 # The KMS rc against that node release: images built from examples/kms/Dockerfile (prebuilt
 # binary: no registry here), E2E with the KMS binary of the released image as processes.
@@ -144,8 +144,10 @@ if timed kms-release dcall release-kms --tag $kms --version 1.3.0-rc.1 --state "
 else
   echo "[FAIL] dagger call release-kms:"; grep -E '\[(FAIL|ERROR)\]' "$work/out" | head; tail -25 "$work/out"; failed=$((failed + 1))
 fi
-expect_pass audit/kms audit --tag $kms --store "$ks"
-expect_match audit/kms-json '"passed": true' audit --tag $kms --store "$ks" --json-report
+expect_pass audit/kms audit --tag $kms --store "$ks" --key "$ks/work/keys/cosign.pub"
+# the auditor trusts no signer the audited state brings: without --key (or an identity) it is a usage error
+expect_fail audit/no-signer 'no expected signer.*--key' audit --tag $kms --store "$ks"
+expect_match audit/kms-json '"passed": true' audit --tag $kms --store "$ks" --key "$ks/work/keys/cosign.pub" --json-report
 for tag in $node $kms; do
   if (cd "$ks/releases/$tag/assets" && sha256sum --quiet -c checksums.sha256) >"$work/sha" 2>&1; then
     echo "[PASS] sha256sum -c checksums.sha256 of $tag"; passed=$((passed + 1))
@@ -210,7 +212,7 @@ expect_fail catalog-pr/no-token 'github-token is required' catalog-pr --tag $kms
 # --- the auditor catches a flipped byte (10) and a missing asset (11) ---
 cp -a "$ks" "$work/tampered"
 printf '\x00' | dd of="$work/tampered/releases/$kms/assets/attestation-policy-debug.json" bs=1 seek=10 conv=notrunc status=none
-expect_fail audit/flipped-byte 'exit code 10' audit --tag $kms --store "$work/tampered"
+expect_fail audit/flipped-byte 'exit code 10' audit --tag $kms --store "$work/tampered" --key "$ks/work/keys/cosign.pub"
 cp -a "$ks" "$work/incomplete"
 rm "$work/incomplete/releases/$kms/assets/sbom.spdx.json"
 python3 - "$work/incomplete/releases/$kms/release.json" <<'PY'
@@ -219,7 +221,7 @@ p = sys.argv[1]; r = json.load(open(p))
 r["assets"] = [a for a in r.get("assets", []) if a.get("name") != "sbom.spdx.json"]
 json.dump(r, open(p, "w"), indent=2)
 PY
-expect_fail audit/missing-asset 'exit code 11' audit --tag $kms --store "$work/incomplete"
+expect_fail audit/missing-asset 'exit code 11' audit --tag $kms --store "$work/incomplete" --key "$ks/work/keys/cosign.pub"
 
 # --- a re-run finds the release published and only re-audits it ---
 if timed kms-rerun dcall release-kms --tag $kms --version 1.3.0-rc.1 --state "$ks" --kms-binary "$KMS_BIN" export --path "$work/rerun" >"$work/out" 2>&1 \

@@ -35,46 +35,95 @@ var (
 	errTooManyChallenges = errors.New("too many outstanding challenges")
 )
 
+// Scopes of a challenge limit (limitError.Scope).
+const (
+	limitGlobal = "KMS"
+	limitPeer   = "peerId"
+	limitSource = "source address"
+)
+
+// limitError is a refused challenge: the limit of one scope is reached; RetryAfter is when its
+// earliest challenge expires, rounded up to whole seconds, and is what the 429's Retry-After
+// header and its body both state.
+type limitError struct {
+	Scope       string
+	Outstanding int
+	Cap         int
+	RetryAfter  time.Duration
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%v: %d outstanding for this %s, the cap is %d; retry after %d s", errTooManyChallenges, e.Outstanding, e.Scope, e.Cap, e.RetryAfterSeconds())
+}
+
+// Unwrap makes errors.Is(err, errTooManyChallenges) hold.
+func (e *limitError) Unwrap() error { return errTooManyChallenges }
+
+// RetryAfterSeconds is RetryAfter in whole seconds, at least 1 (the Retry-After value).
+func (e *limitError) RetryAfterSeconds() int64 {
+	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+	return max(secs, 1)
+}
+
 // challenge is one outstanding challenge.
 type challenge struct {
 	id      string
 	nonce   [kmsclient.NonceSize]byte
 	peerID  string
+	source  string
 	expires time.Time
 	index   int // in the expiry heap
 }
 
-// challengeStore holds the outstanding challenges: at most max, each used once, each valid until
-// its expiry. Expired challenges are swept in expiry order, so a full store frees its slots as
-// soon as their TTL passes.
-type challengeStore struct {
-	mu     sync.Mutex
-	max    int
-	ttl    time.Duration
-	key    [32]byte
-	rand   io.Reader
-	byID   map[string]*challenge
-	expiry expiryHeap
+// challengeLimits bound the outstanding challenges: in all, per peerId and per source address,
+// so that one caller filling its share cannot starve the others' key releases.
+type challengeLimits struct {
+	Global, PerPeer, PerSource int
 }
 
-func newChallengeStore(max int, ttl time.Duration, rnd io.Reader) (*challengeStore, error) {
-	s := &challengeStore{max: max, ttl: ttl, rand: rnd, byID: make(map[string]*challenge)}
+// challengeStore holds the outstanding challenges within its limits, each used once, each valid
+// until its expiry. Expired challenges are swept in expiry order, so a full store frees its
+// slots as soon as their TTL passes. Every challenge has the same TTL, so each peer's and each
+// source's challenges, kept in issue order, are also in expiry order.
+type challengeStore struct {
+	mu       sync.Mutex
+	limits   challengeLimits
+	ttl      time.Duration
+	key      [32]byte
+	rand     io.Reader
+	byID     map[string]*challenge
+	byPeer   map[string][]*challenge
+	bySource map[string][]*challenge
+	expiry   expiryHeap
+}
+
+func newChallengeStore(limits challengeLimits, ttl time.Duration, rnd io.Reader) (*challengeStore, error) {
+	s := &challengeStore{limits: limits, ttl: ttl, rand: rnd, byID: make(map[string]*challenge),
+		byPeer: make(map[string][]*challenge), bySource: make(map[string][]*challenge)}
 	if _, err := io.ReadFull(rnd, s.key[:]); err != nil {
 		return nil, fmt.Errorf("challenge key: %w", err)
 	}
 	return s, nil
 }
 
-// issue creates a challenge for peerID, or fails with errTooManyChallenges when max challenges
-// are outstanding (after sweeping the expired ones).
-func (s *challengeStore) issue(peerID string, now time.Time) (*challenge, error) {
+// issue creates a challenge for peerID asked from source (the caller's address), or fails with
+// a *limitError (errors.Is errTooManyChallenges) when the peer's, the source's or the global
+// limit is reached after sweeping the expired challenges. The peer's and the source's limits
+// are checked first, so a caller over its share learns its own retry time.
+func (s *challengeStore) issue(peerID, source string, now time.Time) (*challenge, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now)
-	if len(s.byID) >= s.max {
-		return nil, fmt.Errorf("%w: %d outstanding, the cap is %d; retry after %s", errTooManyChallenges, len(s.byID), s.max, s.expiry[0].expires.Sub(now).Round(time.Millisecond))
+	if held := s.byPeer[peerID]; len(held) >= s.limits.PerPeer {
+		return nil, &limitError{Scope: limitPeer, Outstanding: len(held), Cap: s.limits.PerPeer, RetryAfter: held[0].expires.Sub(now)}
 	}
-	c := &challenge{peerID: peerID, expires: now.Add(s.ttl)}
+	if held := s.bySource[source]; len(held) >= s.limits.PerSource {
+		return nil, &limitError{Scope: limitSource, Outstanding: len(held), Cap: s.limits.PerSource, RetryAfter: held[0].expires.Sub(now)}
+	}
+	if len(s.byID) >= s.limits.Global {
+		return nil, &limitError{Scope: limitGlobal, Outstanding: len(s.byID), Cap: s.limits.Global, RetryAfter: s.expiry[0].expires.Sub(now)}
+	}
+	c := &challenge{peerID: peerID, source: source, expires: now.Add(s.ttl)}
 	raw := make([]byte, idSize)
 	if _, err := io.ReadFull(s.rand, raw[:idRandom]); err != nil {
 		return nil, fmt.Errorf("challenge id: %w", err)
@@ -86,6 +135,8 @@ func (s *challengeStore) issue(peerID string, now time.Time) (*challenge, error)
 	copy(raw[idRandom+idExpiry:], s.mac(raw[:idRandom+idExpiry]))
 	c.id = base64.RawURLEncoding.EncodeToString(raw)
 	s.byID[c.id] = c
+	s.byPeer[peerID] = append(s.byPeer[peerID], c)
+	s.bySource[source] = append(s.bySource[source], c)
 	heap.Push(&s.expiry, c)
 	return c, nil
 }
@@ -134,10 +185,29 @@ func (s *challengeStore) sweep(now time.Time) {
 	}
 }
 
-// remove drops c from both indexes; s.mu is held.
+// remove drops c from every index; s.mu is held.
 func (s *challengeStore) remove(c *challenge) {
 	delete(s.byID, c.id)
 	heap.Remove(&s.expiry, c.index)
+	dropFrom(s.byPeer, c.peerID, c)
+	dropFrom(s.bySource, c.source, c)
+}
+
+// dropFrom removes c from idx[key], deleting the key when nothing is left. The slices are
+// short (bounded by the per-peer and per-source limits) and c is usually the first.
+func dropFrom(idx map[string][]*challenge, key string, c *challenge) {
+	held := idx[key]
+	for i, h := range held {
+		if h == c {
+			held = append(held[:i], held[i+1:]...)
+			break
+		}
+	}
+	if len(held) == 0 {
+		delete(idx, key)
+		return
+	}
+	idx[key] = held
 }
 
 // expiryHeap orders challenges by expiry, earliest first.

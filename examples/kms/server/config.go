@@ -20,27 +20,46 @@ import (
 
 // The environment variables of the sample KMS (SPEC §8; examples/kms/README.md).
 const (
-	EnvVersion          = policy.EnvKMSVersion
-	EnvProfile          = policy.EnvKMSProfile
-	EnvPolicyURL        = policy.EnvPolicyURL
-	EnvPolicySHA256     = policy.EnvPolicySHA256
-	EnvListen           = "MERO_KMS_LISTEN"
-	EnvRootSecretFile   = "MERO_KMS_ROOT_SECRET_FILE"
-	EnvQuoteSource      = "MERO_KMS_QUOTE_SOURCE"
-	EnvTrustedRoot      = "MERO_KMS_TRUSTED_ROOT"
-	EnvComposeHash      = "MERO_KMS_COMPOSE_HASH"
-	EnvChallengeTTL     = "MERO_KMS_CHALLENGE_TTL"
-	EnvMaxChallenges    = "MERO_KMS_MAX_CHALLENGES"
-	DefaultListen       = "127.0.0.1:8080"
-	DefaultChallengeTTL = 60 * time.Second
+	EnvVersion        = policy.EnvKMSVersion
+	EnvProfile        = policy.EnvKMSProfile
+	EnvPolicyURL      = policy.EnvPolicyURL
+	EnvPolicySHA256   = policy.EnvPolicySHA256
+	EnvListen         = "MERO_KMS_LISTEN"
+	EnvRootSecretFile = "MERO_KMS_ROOT_SECRET_FILE"
+	EnvQuoteSource    = "MERO_KMS_QUOTE_SOURCE"
+	EnvTrustedRoot    = "MERO_KMS_TRUSTED_ROOT"
+	EnvComposeHash    = "MERO_KMS_COMPOSE_HASH"
+	// EnvCollateralDir names a local Intel PCS collateral directory (tdx.CollateralDir) node
+	// quotes' TCB status is evaluated from; unset, Intel-rooted quotes are evaluated with
+	// collateral fetched from Intel PCS, simulator quotes with SimulatorTCBInfo.
+	EnvCollateralDir = "MERO_KMS_COLLATERAL_DIR"
+	// EnvDstackEndpoint is the dstack guest agent (a unix socket path or http:// URL) of the
+	// dstack quote source; unset, the sockets of dstack.GuestSockets are tried in order.
+	EnvDstackEndpoint = "MERO_KMS_DSTACK_ENDPOINT"
+	EnvChallengeTTL   = "MERO_KMS_CHALLENGE_TTL"
+	EnvMaxChallenges  = "MERO_KMS_MAX_CHALLENGES"
+	// EnvMaxChallengesPerPeer and EnvMaxChallengesPerSource bound one peerId's and one source
+	// address's outstanding challenges.
+	EnvMaxChallengesPerPeer   = "MERO_KMS_MAX_CHALLENGES_PER_PEER"
+	EnvMaxChallengesPerSource = "MERO_KMS_MAX_CHALLENGES_PER_SOURCE"
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultChallengeTTL       = 60 * time.Second
 	// DefaultMaxChallenges is the default cap on outstanding challenges (≈ 200 bytes each).
 	DefaultMaxChallenges = 4096
+	// DefaultMaxChallengesPerPeer is the default share of one peerId: a node needs one
+	// challenge per key request, a few when it retries.
+	DefaultMaxChallengesPerPeer = 16
+	// DefaultMaxChallengesPerSource is the default share of one source address (many peers
+	// behind one gateway or NAT).
+	DefaultMaxChallengesPerSource = 256
 	// DevRootSecret seeds the key derivation when no root secret file is configured: keys are
 	// then predictable by anyone who reads this source, which is fine for local runs only.
 	DevRootSecret = "mero-kms development root secret: NOT FOR PRODUCTION"
 	// QuoteSourceSimulator and QuoteSourceConfigFS are the values of MERO_KMS_QUOTE_SOURCE.
 	QuoteSourceSimulator = "simulator"
 	QuoteSourceConfigFS  = "configfs"
+	// QuoteSourceDstack takes quotes from the dstack guest agent of a Phala/dstack CVM.
+	QuoteSourceDstack = "dstack"
 )
 
 // maxPolicyBytes bounds a fetched policy.
@@ -69,10 +88,18 @@ type Config struct {
 	// ComposeHash is the hex SHA-256 of the app-compose the simulated dstack VM extends into
 	// RTMR3; empty means the hash of the embedded docker-compose.yaml (see kms.ComposeHash).
 	ComposeHash string
+	// CollateralDir is EnvCollateralDir.
+	CollateralDir string
+	// DstackEndpoint is EnvDstackEndpoint.
+	DstackEndpoint string
 	// ChallengeTTL and MaxChallenges tune the challenge store (defaults DefaultChallengeTTL,
 	// DefaultMaxChallenges).
 	ChallengeTTL  time.Duration
 	MaxChallenges int
+	// MaxChallengesPerPeer and MaxChallengesPerSource bound one peerId's and one source
+	// address's share (defaults DefaultMaxChallengesPerPeer, DefaultMaxChallengesPerSource).
+	MaxChallengesPerPeer   int
+	MaxChallengesPerSource int
 }
 
 // ConfigFromEnv reads the MERO_KMS_* variables. Malformed durations and numbers are usage
@@ -88,6 +115,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		QuoteSource:    getenv(EnvQuoteSource),
 		TrustedRoot:    getenv(EnvTrustedRoot),
 		ComposeHash:    getenv(EnvComposeHash),
+		CollateralDir:  getenv(EnvCollateralDir),
+		DstackEndpoint: getenv(EnvDstackEndpoint),
 	}
 	if v := getenv(EnvChallengeTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -96,12 +125,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ChallengeTTL = d
 	}
-	if v := getenv(EnvMaxChallenges); v != "" {
-		var n int
-		if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v {
-			return c, outcome.UsageErrorf("%s: %q is not an integer", EnvMaxChallenges, v)
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{EnvMaxChallenges, &c.MaxChallenges}, {EnvMaxChallengesPerPeer, &c.MaxChallengesPerPeer}, {EnvMaxChallengesPerSource, &c.MaxChallengesPerSource}} {
+		s := getenv(v.name)
+		if s == "" {
+			continue
 		}
-		c.MaxChallenges = n
+		var n int
+		if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s {
+			return c, outcome.UsageErrorf("%s: %q is not an integer", v.name, s)
+		}
+		*v.dst = n
 	}
 	return c, nil
 }
@@ -127,12 +163,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, outcome.UsageErrorf("%s: required (one of %s)", EnvProfile, strings.Join(release.ProfileNames(), ", "))
 	case c.PolicyURL == "":
 		return c, outcome.UsageErrorf("%s: required (http(s):// or file:// URL of attestation-policy-%s.json)", EnvPolicyURL, c.Profile)
-	case c.QuoteSource != QuoteSourceSimulator && c.QuoteSource != QuoteSourceConfigFS:
-		return c, outcome.UsageErrorf("%s: %q, want %s or %s", EnvQuoteSource, c.QuoteSource, QuoteSourceSimulator, QuoteSourceConfigFS)
+	case c.QuoteSource != QuoteSourceSimulator && c.QuoteSource != QuoteSourceConfigFS && c.QuoteSource != QuoteSourceDstack:
+		return c, outcome.UsageErrorf("%s: %q, want %s, %s or %s", EnvQuoteSource, c.QuoteSource, QuoteSourceSimulator, QuoteSourceDstack, QuoteSourceConfigFS)
 	case c.ChallengeTTL < 0:
 		return c, outcome.UsageErrorf("%s: %s is negative", EnvChallengeTTL, c.ChallengeTTL)
 	case c.MaxChallenges < 0:
 		return c, outcome.UsageErrorf("%s: %d is negative", EnvMaxChallenges, c.MaxChallenges)
+	case c.MaxChallengesPerPeer < 0:
+		return c, outcome.UsageErrorf("%s: %d is negative", EnvMaxChallengesPerPeer, c.MaxChallengesPerPeer)
+	case c.MaxChallengesPerSource < 0:
+		return c, outcome.UsageErrorf("%s: %d is negative", EnvMaxChallengesPerSource, c.MaxChallengesPerSource)
 	}
 	if _, err := release.ParseVersion(c.Version); err != nil {
 		return c, outcome.UsageErrorf("%s: %v", EnvVersion, err)

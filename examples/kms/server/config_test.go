@@ -191,6 +191,7 @@ func TestStartServeAndClose(t *testing.T) {
 		"trusted root": func(c *Config) { c.TrustedRoot = filepath.Join(dir, "none.pem") },
 		"bad root":     func(c *Config) { c.TrustedRoot = path },
 		"listen":       func(c *Config) { c.Listen = "256.0.0.1:1" },
+		"collateral":   func(c *Config) { c.CollateralDir = filepath.Join(dir, "no-collateral") },
 	} {
 		c := cfg
 		mutate(&c)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -52,6 +53,17 @@ func nodeImage(profile release.Profile, variant string) *tdxsim.Image {
 func record(t testing.TB, img *tdxsim.Image) measure.Record {
 	t.Helper()
 	m, _, err := tdxsim.Measure(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Hex()
+	return measure.Record{MRTD: h.MRTD, RTMR0: h.RTMR0, RTMR1: h.RTMR1, RTMR2: h.RTMR2, RTMR3: h.RTMR3, Source: "tdx-simulator", MeasuredAt: "2026-01-01T00:00:00Z"}
+}
+
+// pinnedOSRecord is the pinned dstack OS's MRTD and RTMR0–2 with a zero RTMR3.
+func pinnedOSRecord(t testing.TB) measure.Record {
+	t.Helper()
+	m, err := dstack.PinnedOSImage().Measurements()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +128,22 @@ func (s *syncBuffer) String() string {
 type fixtureOpts struct {
 	policy        *LoadedPolicy
 	maxChallenges int
+	perPeer       int
+	perSource     int
 	ttl           time.Duration
+	// platform, when set, is the simulated platform of the authority (node and KMS quotes);
+	// tcb, when set, the KMS's TCB evaluator.
+	platform *tdxsim.Platform
+	tcb      TCBEvaluator
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
-	auth, err := tdxsim.NewAuthority([]byte("kms server test authority"))
+	platform := tdxsim.DefaultPlatform()
+	if o.platform != nil {
+		platform = *o.platform
+	}
+	auth, err := tdxsim.NewPlatformAuthority([]byte("kms server test authority"), platform)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +158,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	f.srv, err = New(Options{
 		Policy: o.policy, RootSecret: []byte("0123456789abcdef0123456789abcdef"), Quoter: kmsVM,
 		TrustedRoots: auth.RootPool(), ChallengeTTL: o.ttl, MaxChallenges: o.maxChallenges,
+		MaxChallengesPerPeer: o.perPeer, MaxChallengesPerSource: o.perSource, TCB: o.tcb,
 		Now: f.clock.now, Log: outcome.NewLogger(f.logBuf),
 	})
 	if err != nil {
@@ -167,6 +190,21 @@ func serve(h http.Handler, method, path string, body []byte) (int, []byte) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.Bytes()
+}
+
+// postFrom posts v as JSON from the source address remote (host:port) and returns the
+// status, the Retry-After header and the body.
+func (f *fixture) postFrom(remote, path string, v any) (int, string, []byte) {
+	f.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(b))
+	req.RemoteAddr = remote
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	return rec.Code, rec.Header().Get("Retry-After"), rec.Body.Bytes()
 }
 
 func (f *fixture) post(path string, v any) (int, []byte) {

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 )
@@ -20,28 +22,12 @@ type Quoter interface {
 	Quote(reportData [64]byte) ([]byte, error)
 }
 
-// DstackOSImage is the stand-in for the dstack guest OS image a KMS runs on in local mode:
-// synthetic firmware, kernel and initrd (deterministic bytes, nothing boots), measured by the
-// TDX simulator like any node image. The KMS measurement stage uses the same description, so
-// that the simulated KMS's registers are the published ones.
-func DstackOSImage() *tdxsim.Image {
-	return &tdxsim.Image{
-		Name:     "dstack-os-simulated",
-		Profile:  "kms",
-		Firmware: []byte("mero-release simulated dstack OVMF firmware v1"),
-		Kernel:   []byte("mero-release simulated dstack kernel v1"),
-		Initrd:   []byte("mero-release simulated dstack initrd v1"),
-		Cmdline:  "console=ttyS0 dstack.rootfs_hash=simulated dstack.profile=kms",
-		VCPUs:    2,
-		MemoryMB: 4096,
-	}
-}
-
-// BootSimulatedDstack boots DstackOSImage on the TDX simulator and extends RTMR3 with the
-// dstack boot events of the KMS's deployment for the compose hash (hex SHA-256 of the
-// normalised app-compose): measure.DstackBoot{}.Events, the very events the KMS measurement
-// replays, so that the simulated KMS's registers are the published ones. The VM is the KMS's
-// Quoter in local mode; Shutdown it when the KMS stops.
+// BootSimulatedDstack boots the pinned dstack OS (dstack.PinnedOSImage: the MRTD and RTMR0–2
+// every KMS release publishes) on the TDX simulator and extends RTMR3 with the dstack boot
+// events of the KMS's deployment for the compose hash (hex SHA-256 of the normalised
+// app-compose): measure.DstackBoot{}.Events, the very events the KMS measurement replays, so
+// that the simulated KMS's registers are the published ones. The VM is the KMS's Quoter in
+// local mode; Shutdown it when the KMS stops.
 func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHashHex string) (*tdxsim.VM, error) {
 	b, err := hex.DecodeString(composeHashHex)
 	if err != nil || len(b) != 32 {
@@ -51,7 +37,12 @@ func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHas
 	if err != nil {
 		return nil, fmt.Errorf("simulated dstack: %w", err)
 	}
-	vm, err := auth.Boot(ctx, DstackOSImage())
+	osImg := dstack.PinnedOSImage()
+	m, err := osImg.Measurements()
+	if err != nil {
+		return nil, fmt.Errorf("simulated dstack: %w", err)
+	}
+	vm, err := auth.BootRegisters(ctx, osImg.Name, "kms", m)
 	if err != nil {
 		return nil, fmt.Errorf("simulated dstack: %w", err)
 	}
@@ -62,6 +53,24 @@ func BootSimulatedDstack(ctx context.Context, auth *tdxsim.Authority, composeHas
 		}
 	}
 	return vm, nil
+}
+
+// DstackQuoter gets the KMS's quotes from the dstack guest agent of the CVM it runs in
+// (GetQuote over the agent's unix socket): the quote dstack's own tooling verifies, whose
+// RTMR3 is the app's event log.
+type DstackQuoter struct {
+	Client *dstack.GuestClient
+}
+
+// Quote implements Quoter.
+func (d DstackQuoter) Quote(reportData [64]byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := d.Client.GetQuote(ctx, reportData[:])
+	if err != nil {
+		return nil, err
+	}
+	return q.Quote, nil
 }
 
 // ConfigFSQuoter gets quotes from the Linux configfs-tsm interface of a TDX guest

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
@@ -71,6 +72,13 @@ func Start(ctx context.Context, cfg Config, composeHash string, log *outcome.Log
 	case QuoteSourceConfigFS:
 		quoter = ConfigFSQuoter{}
 		roots = tdx.IntelRootPEM
+	case QuoteSourceDstack:
+		client, err := dstack.NewGuestClient(cfg.DstackEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvDstackEndpoint, err)
+		}
+		quoter = DstackQuoter{Client: client}
+		roots = tdx.IntelRootPEM
 	}
 	rootPEM := roots()
 	if cfg.TrustedRoot != "" {
@@ -84,8 +92,22 @@ func Start(ctx context.Context, cfg Config, composeHash string, log *outcome.Log
 		r.shutdownVM()
 		return nil, fmt.Errorf("%s: %w", EnvTrustedRoot, err)
 	}
+	var tcb TCBEvaluator // nil: the simulator's fixed levels
+	switch {
+	case cfg.CollateralDir != "":
+		if err := tdx.CheckCollateralDir(cfg.CollateralDir); err != nil {
+			r.shutdownVM()
+			return nil, fmt.Errorf("%s: %w", EnvCollateralDir, err)
+		}
+		tcb = CollateralTCB{Options: tdx.TCBOptions{Collateral: tdx.CollateralDir(cfg.CollateralDir)}}
+		log.Infof("kms: TCB status of node quotes from the collateral in %s", cfg.CollateralDir)
+	case cfg.QuoteSource != QuoteSourceSimulator:
+		tcb = CollateralTCB{} // Intel PCS, online
+		log.Infof("kms: TCB status of node quotes from Intel PCS collateral")
+	}
 	r.Server, err = New(Options{Policy: lp, RootSecret: secret, Quoter: quoter, TrustedRoots: pool,
-		ChallengeTTL: cfg.ChallengeTTL, MaxChallenges: cfg.MaxChallenges, Log: log})
+		ChallengeTTL: cfg.ChallengeTTL, MaxChallenges: cfg.MaxChallenges,
+		MaxChallengesPerPeer: cfg.MaxChallengesPerPeer, MaxChallengesPerSource: cfg.MaxChallengesPerSource, TCB: tcb, Log: log})
 	if err != nil {
 		r.shutdownVM()
 		return nil, err

@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,12 +56,17 @@ type Options struct {
 	Quoter Quoter
 	// TrustedRoots are the roots node quotes must chain to; required.
 	TrustedRoots *x509.CertPool
-	// TCB evaluates the TCB status of node quotes; zero means SimulatorTCBInfo.
-	TCB TCBInfo
+	// TCB evaluates the TCB status of node quotes: CollateralTCB for Intel-rooted quotes; nil
+	// means SimulatorTCBInfo (the fixed levels of the TDX simulator's platform).
+	TCB TCBEvaluator
 	// ChallengeTTL and MaxChallenges tune the challenge store (defaults DefaultChallengeTTL,
-	// DefaultMaxChallenges).
-	ChallengeTTL  time.Duration
-	MaxChallenges int
+	// DefaultMaxChallenges); MaxChallengesPerPeer and MaxChallengesPerSource bound one peerId's
+	// and one source address's share of it (defaults DefaultMaxChallengesPerPeer,
+	// DefaultMaxChallengesPerSource).
+	ChallengeTTL           time.Duration
+	MaxChallenges          int
+	MaxChallengesPerPeer   int
+	MaxChallengesPerSource int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.
@@ -77,7 +84,7 @@ type Server struct {
 	secret     []byte
 	quoter     Quoter
 	roots      *x509.CertPool
-	tcb        TCBInfo
+	tcb        TCBEvaluator
 	challenges *challengeStore
 	now        func() time.Time
 	rand       io.Reader
@@ -96,20 +103,29 @@ func New(opts Options) (*Server, error) {
 		return nil, outcome.UsageErrorf("kms: no quote source")
 	case opts.TrustedRoots == nil:
 		return nil, outcome.UsageErrorf("kms: no trusted root for node quotes")
-	case opts.ChallengeTTL < 0 || opts.MaxChallenges < 0:
-		return nil, outcome.UsageErrorf("kms: challenge TTL %s and cap %d must not be negative", opts.ChallengeTTL, opts.MaxChallenges)
+	case opts.ChallengeTTL < 0 || opts.MaxChallenges < 0 || opts.MaxChallengesPerPeer < 0 || opts.MaxChallengesPerSource < 0:
+		return nil, outcome.UsageErrorf("kms: challenge TTL %s and caps %d (global), %d (per peer), %d (per source) must not be negative",
+			opts.ChallengeTTL, opts.MaxChallenges, opts.MaxChallengesPerPeer, opts.MaxChallengesPerSource)
 	}
-	if opts.TCB.Levels == nil {
+	if opts.TCB == nil {
 		opts.TCB = SimulatorTCBInfo()
 	}
-	if err := opts.TCB.Validate(); err != nil {
-		return nil, outcome.UsageErrorf("kms: %v", err)
+	if info, ok := opts.TCB.(TCBInfo); ok {
+		if err := info.Validate(); err != nil {
+			return nil, outcome.UsageErrorf("kms: %v", err)
+		}
 	}
 	if opts.ChallengeTTL == 0 {
 		opts.ChallengeTTL = DefaultChallengeTTL
 	}
 	if opts.MaxChallenges == 0 {
 		opts.MaxChallenges = DefaultMaxChallenges
+	}
+	if opts.MaxChallengesPerPeer == 0 {
+		opts.MaxChallengesPerPeer = DefaultMaxChallengesPerPeer
+	}
+	if opts.MaxChallengesPerSource == 0 {
+		opts.MaxChallengesPerSource = DefaultMaxChallengesPerSource
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -118,7 +134,8 @@ func New(opts Options) (*Server, error) {
 		opts.Rand = rand.Reader
 	}
 	p := opts.Policy.Policy
-	cs, err := newChallengeStore(opts.MaxChallenges, opts.ChallengeTTL, opts.Rand)
+	limits := challengeLimits{Global: opts.MaxChallenges, PerPeer: opts.MaxChallengesPerPeer, PerSource: opts.MaxChallengesPerSource}
+	cs, err := newChallengeStore(limits, opts.ChallengeTTL, opts.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +249,11 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, kmsclient.CodeInvalidField, err.Error())
 		return
 	}
-	c, err := s.challenges.issue(req.PeerID, s.now())
+	c, err := s.challenges.issue(req.PeerID, sourceAddress(r), s.now())
 	if err != nil {
-		if errors.Is(err, errTooManyChallenges) {
-			w.Header().Set("Retry-After", "1")
+		var limit *limitError
+		if errors.As(err, &limit) {
+			w.Header().Set("Retry-After", strconv.FormatInt(limit.RetryAfterSeconds(), 10))
 			writeError(w, kmsclient.CodeTooManyChallenges, err.Error())
 			return
 		}
@@ -248,6 +266,15 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		NonceB64:    base64.StdEncoding.EncodeToString(c.nonce[:]),
 		ExpiresAt:   c.expires.UTC(),
 	})
+}
+
+// sourceAddress is the caller's address without its port: the unit of the per-source challenge
+// limit.
+func sourceAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // getKey runs the SPEC §8 order: policy ready? → consume the challenge → verify the peer
@@ -332,7 +359,11 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 5–6. TCB status, then MRTD and RTMR0–3 (policy.Accepts checks in that order).
-	tcbStatus := s.tcb.Status(q)
+	tcbStatus, err := s.tcb.Evaluate(r.Context(), q, s.now())
+	if err != nil {
+		writeError(w, kmsclient.CodeInvalidQuote, "quoteB64: TCB evaluation: "+err.Error())
+		return
+	}
 	h := q.Measurements().Hex()
 	rec := measure.Record{MRTD: h.MRTD, RTMR0: h.RTMR0, RTMR1: h.RTMR1, RTMR2: h.RTMR2, RTMR3: h.RTMR3}
 	if err := s.policy.Accepts(rec, tcbStatus); err != nil {

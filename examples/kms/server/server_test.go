@@ -9,13 +9,19 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/dstack"
+	"github.com/calimero-network/mero-release/pipeline/dstack/guestsim"
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -36,7 +42,7 @@ func TestHappyPathThroughClient(t *testing.T) {
 	if err != nil || h.Status != "ok" || h.KMSVersion != "1.2.0" || h.Profile != "locked-read-only" || h.PolicyStatus != "ready" {
 		t.Fatalf("health = %+v, %v", h, err)
 	}
-	kmsRec := record(t, DstackOSImage()) // RTMR3 differs: the dstack events are extended at run time
+	kmsRec := pinnedOSRecord(t) // RTMR3 differs: the dstack events are extended at run time
 	att, err := c.Attest(ctx, kmsclient.AttestOptions{Binding: []byte("tls key hash")})
 	if err != nil {
 		t.Fatal(err)
@@ -370,8 +376,11 @@ func TestTooManyChallenges(t *testing.T) {
 		f.challenge("peer")
 		f.clock.advance(time.Second)
 	}
-	code, body := f.post("/challenge", kmsclient.ChallengeRequest{PeerID: "peer"})
-	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "cap is 3")
+	code, retry, body := f.postFrom("192.0.2.1:1234", "/challenge", kmsclient.ChallengeRequest{PeerID: "other"})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "3 outstanding for this KMS, the cap is 3; retry after 7 s")
+	if retry != "7" { // t=3 s, the first expires at 10 s
+		t.Errorf("Retry-After %q, want 7 as the body says", retry)
+	}
 	f.clock.advance(7 * time.Second) // t=10 s: the first one expires
 	if code, body := f.post("/challenge", kmsclient.ChallengeRequest{PeerID: "peer"}); code != 200 {
 		t.Fatalf("after expiry: %d %s", code, body)
@@ -521,4 +530,169 @@ func (f *fixture) outdatedTCBQuote(t *testing.T, img *tdxsim.Image, peer *kmscli
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(q)
+}
+
+// TestChallengeFairness: a peer holding its full share of challenges, or a source address
+// holding its own, does not keep another peer from a challenge and a key; every 429 states
+// the same retry time in its Retry-After header and its body.
+func TestChallengeFairness(t *testing.T) {
+	f := newFixture(t, fixtureOpts{maxChallenges: 100, perPeer: 4, perSource: 8, ttl: 30 * time.Second})
+	const attacker, attackerAddr = "greedy", "198.51.100.7:40000"
+	for i := range 4 { // issued at t=0…3 s: the first expires at t=30 s
+		if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker}); code != 200 {
+			t.Fatalf("challenge %d: %d %s", i, code, body)
+		}
+		f.clock.advance(time.Second)
+	}
+	f.clock.advance(500 * time.Millisecond) // t=4.5 s: the first expires in 25.5 s → 26 s
+	code, retry, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "4 outstanding for this peerId, the cap is 4")
+	if retry != "26" || !strings.Contains(string(body), "retry after 26 s") {
+		t.Errorf("Retry-After %q, body %s: want 26 in both", retry, body)
+	}
+
+	// Another peer, from another address, gets a challenge and its key.
+	node := f.boot(nodeImage(release.LockedReadOnly, ""))
+	honest := newPeer(t, "honest")
+	code, _, body = f.postFrom("203.0.113.9:5000", "/challenge", kmsclient.ChallengeRequest{PeerID: honest.ID})
+	if code != 200 {
+		t.Fatalf("honest challenge: %d %s", code, body)
+	}
+	var ch kmsclient.ChallengeResponse
+	if err := json.Unmarshal(body, &ch); err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := base64.StdEncoding.DecodeString(ch.NonceB64)
+	if code, _, body := f.postFrom("203.0.113.9:5000", "/get-key", f.getKeyRequest(node, honest, ch, nonce)); code != 200 {
+		t.Fatalf("honest get-key: %d %s", code, body)
+	}
+
+	// The attacker rotating peerIds hits its address's share; other addresses are unaffected.
+	for i := range 4 {
+		if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: fmt.Sprintf("sybil-%d", i)}); code != 200 {
+			t.Fatalf("sybil %d: %d %s", i, code, body)
+		}
+	}
+	code, retry, body = f.postFrom("198.51.100.7:40001", "/challenge", kmsclient.ChallengeRequest{PeerID: "sybil-9"})
+	wantError(t, code, body, 429, kmsclient.CodeTooManyChallenges, "8 outstanding for this source address, the cap is 8")
+	if retry != "26" || !strings.Contains(string(body), "retry after 26 s") {
+		t.Errorf("Retry-After %q, body %s: want 26 in both", retry, body)
+	}
+	if code, _, body := f.postFrom("203.0.113.9:5001", "/challenge", kmsclient.ChallengeRequest{PeerID: "honest-2"}); code != 200 {
+		t.Fatalf("another address after the sybils: %d %s", code, body)
+	}
+	// After the attacker's first challenge expires, its share frees one slot.
+	f.clock.advance(26 * time.Second)
+	if code, _, body := f.postFrom(attackerAddr, "/challenge", kmsclient.ChallengeRequest{PeerID: attacker}); code != 200 {
+		t.Fatalf("after expiry: %d %s", code, body)
+	}
+}
+
+// recordedCollateral is Intel's recorded PCS collateral of platform FMSPC 50806f000000
+// (pipeline/tdx/testdata/collateral), current at collateralTime.
+const recordedCollateral = "../../../pipeline/tdx/testdata/collateral"
+
+var collateralTime = time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+
+// collateralPlatform is the platform of the recorded collateral with the given PCESVN: its
+// TCB info calls ≥ 11 UpToDate and 5…10 OutOfDate.
+func collateralPlatform(t *testing.T, pceSVN int) *tdxsim.Platform {
+	t.Helper()
+	p := tdxsim.Platform{FMSPC: [6]byte{0x50, 0x80, 0x6f}, CPUSVN: [16]byte{5, 5, 2, 2, 3, 1, 0, 3}, PCESVN: pceSVN, QESVN: 4, TEETCBSVN: [16]byte{3, 0, 5}}
+	signer, _ := hex.DecodeString("dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5") // Intel's TD QE
+	copy(p.QEMRSigner[:], signer)
+	return &p
+}
+
+// TestTCBFromRecordedCollateral: with TCB evaluated from Intel's recorded collateral, a node
+// whose platform the collateral calls OutOfDate is refused by a policy allowing only UpToDate
+// (403 PolicyViolation naming the status), and one it calls UpToDate gets its key.
+func TestTCBFromRecordedCollateral(t *testing.T) {
+	for _, tc := range []struct {
+		pceSVN int
+		status int
+		want   string
+	}{{7, 403, `tcb_status: "OutOfDate" is not in allowed_tcb_status [UpToDate]`}, {11, 200, ""}} {
+		t.Run(fmt.Sprintf("PCESVN %d", tc.pceSVN), func(t *testing.T) {
+			simAuth, err := tdxsim.NewPlatformAuthority([]byte("kms server test authority"), *collateralPlatform(t, tc.pceSVN))
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots, err := tdx.RootPoolFromPEM(append(simAuth.RootPEM(), tdx.IntelRootPEM()...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tcb := CollateralTCB{Options: tdx.TCBOptions{TrustedRoots: roots, Collateral: tdx.CollateralDir(recordedCollateral), CollateralTime: collateralTime}}
+			f := newFixture(t, fixtureOpts{platform: collateralPlatform(t, tc.pceSVN), tcb: tcb})
+			node := f.boot(nodeImage(release.LockedReadOnly, ""))
+			peer := newPeer(t, "node-1")
+			ch, nonce := f.challenge(peer.ID)
+			code, body := f.post("/get-key", f.getKeyRequest(node, peer, ch, nonce))
+			if tc.status == 200 {
+				if code != 200 {
+					t.Fatalf("UpToDate platform: %d %s", code, body)
+				}
+				return
+			}
+			wantError(t, code, body, tc.status, kmsclient.CodePolicyViolation, tc.want)
+		})
+	}
+	// Collateral that cannot be read refuses the quote as invalid, never as accepted.
+	simAuth, _ := tdxsim.NewPlatformAuthority([]byte("kms server test authority"), *collateralPlatform(t, 11))
+	roots, _ := tdx.RootPoolFromPEM(append(simAuth.RootPEM(), tdx.IntelRootPEM()...))
+	tcb := CollateralTCB{Options: tdx.TCBOptions{TrustedRoots: roots, Collateral: tdx.CollateralDir(t.TempDir()), CollateralTime: collateralTime}}
+	f := newFixture(t, fixtureOpts{platform: collateralPlatform(t, 11), tcb: tcb})
+	node := f.boot(nodeImage(release.LockedReadOnly, ""))
+	peer := newPeer(t, "node-1")
+	ch, nonce := f.challenge(peer.ID)
+	code, body := f.post("/get-key", f.getKeyRequest(node, peer, ch, nonce))
+	wantError(t, code, body, 401, kmsclient.CodeInvalidQuote, "TCB evaluation")
+}
+
+// TestDstackQuoteSource: the KMS takes its own quotes from the dstack guest agent API (here
+// the simulator on a unix socket); /attest returns a quote whose RTMR3 is the agent's event
+// log replayed and whose MRTD and RTMR0–2 are the pinned dstack OS's.
+func TestDstackQuoteSource(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	dir, err := os.MkdirTemp("", "kms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	agent, err := guestsim.Start(filepath.Join(dir, "dstack.sock"), guestsim.Options{VM: f.kmsVM, KeySeed: []byte("seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	client, err := dstack.NewGuestClient(agent.Socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Policy: policyFor(t, release.LockedReadOnly, nodeImage(release.LockedReadOnly, "")), RootSecret: []byte("0123456789abcdef0123456789abcdef"), Quoter: DstackQuoter{Client: client}, TrustedRoots: f.auth.RootPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, err := kmsclient.New(ts.URL, kmsclient.Options{TrustedRoots: f.auth.RootPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := c.Attest(context.Background(), kmsclient.AttestOptions{Binding: []byte("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtmrs, err := tdx.Replay(f.kmsVM.EventLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := att.Quote.Measurements()
+	if m.RTMR[3] != rtmrs[3] || hex.EncodeToString(m.MRTD[:]) != dstack.PinnedOSImage().MRTD {
+		t.Errorf("attested registers %+v are not the dstack VM's", m.Hex())
+	}
+	// No agent: the KMS answers QuoteUnavailable, not a crash.
+	agent.Close()
+	if _, err := c.Attest(context.Background(), kmsclient.AttestOptions{}); err == nil || !strings.Contains(err.Error(), kmsclient.CodeQuoteUnavailable) {
+		t.Errorf("attest without the agent: %v", err)
+	}
 }

@@ -1,12 +1,40 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 )
+
+// TCBEvaluator gives the TCB status of a node quote whose signatures verified; an error
+// means the status could not be established (the quote is refused as invalid).
+type TCBEvaluator interface {
+	Evaluate(ctx context.Context, q *tdx.Quote, now time.Time) (string, error)
+}
+
+// CollateralTCB evaluates TCB status from Intel's collateral (TCB info, QE identity, and CRLs
+// when CheckRevocations is set) with go-tdx-guest: from a local collateral directory offline
+// (tdx.CollateralDir) or from Intel PCS online (a nil Collateral).
+type CollateralTCB struct {
+	Options tdx.TCBOptions
+}
+
+// Evaluate implements TCBEvaluator.
+func (c CollateralTCB) Evaluate(ctx context.Context, q *tdx.Quote, now time.Time) (string, error) {
+	opts := c.Options
+	if opts.Now.IsZero() {
+		opts.Now = now
+	}
+	r, err := q.EvaluateTCB(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	return r.Status, nil
+}
 
 // TCBLevel is one level of a TCB info (Intel's tcbLevels, TDX part): a quote whose TEE TCB SVN
 // is component-wise at least TEETCBSVN has Status, unless an earlier level matched.
@@ -42,6 +70,11 @@ func (t TCBInfo) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Evaluate implements TCBEvaluator with the fixed levels.
+func (t TCBInfo) Evaluate(_ context.Context, q *tdx.Quote, _ time.Time) (string, error) {
+	return t.Status(q), nil
 }
 
 // Status returns the TCB status of q.

@@ -19,6 +19,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	encasn1 "encoding/asn1"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -49,12 +50,39 @@ const (
 	Organization = "mero-release TDX simulator (NOT Intel; local testing only)"
 )
 
-// Platform identity values carried in the PCK certificate, the QE report and the quote header.
-const (
-	pceSVN   = 11
-	qeSVN    = 4
-	qeProdID = 2 // TD_QE
-)
+// The quoting enclave's product id (TD_QE), carried in the QE report.
+const qeProdID = 2
+
+// Platform is the platform identity an Authority certifies: what Intel's collateral (TCB info,
+// QE identity) is matched against. The default is a simulated Sapphire Rapids platform; a test
+// can describe the platform of a recorded Intel collateral instead, so that real TCB info
+// evaluates simulator quotes.
+type Platform struct {
+	// FMSPC is the platform's family-model-stepping-platform-custom-SKU, in the PCK certificate.
+	FMSPC [6]byte
+	// CPUSVN holds the 16 SGX TCB component SVNs, in the PCK certificate and the QE report.
+	CPUSVN [16]byte
+	// PCESVN is the provisioning certification enclave's SVN, in the PCK certificate.
+	PCESVN int
+	// QEMRSigner and QESVN are the quoting enclave's signer and SVN, in the QE report.
+	QEMRSigner [32]byte
+	QESVN      int
+	// TEETCBSVN is the TDX module's TEE TCB SVN the VMs' quotes carry (NewBody's by default).
+	TEETCBSVN [16]byte
+}
+
+// DefaultPlatform is the simulated platform of NewAuthority.
+func DefaultPlatform() Platform {
+	p := Platform{
+		FMSPC:  [6]byte{0x00, 0x80, 0x6f, 0x05, 0x00, 0x00}, // a Sapphire Rapids FMSPC
+		CPUSVN: [16]byte{3, 3, 2, 2, 4, 1, 0, 3},
+		PCESVN: 11,
+		QESVN:  4,
+	}
+	p.TEETCBSVN = NewBody(tdx.Measurements{}, [64]byte{}).TEETCBSVN
+	copy(p.QEMRSigner[:], derive([]byte("mero-release tdxsim"), "qe-mrsigner", 32))
+	return p
+}
 
 // Authority is a simulated Intel attestation infrastructure for one platform: a root CA, a
 // PCK platform CA, a PCK certificate, a quoting enclave report signed by the PCK key, and the
@@ -69,11 +97,19 @@ type Authority struct {
 	attestationKeyRaw     []byte
 	qeCertData            *pb.QEReportCertificationData
 	qeID                  [16]byte
-	cpuSVN                [16]byte
+	platform              Platform
 }
 
-// NewAuthority derives an Authority from seed (which must not be empty).
+// NewAuthority derives an Authority of DefaultPlatform from seed (which must not be empty).
 func NewAuthority(seed []byte) (*Authority, error) {
+	return NewPlatformAuthority(seed, DefaultPlatform())
+}
+
+// NewPlatformAuthority derives an Authority from seed that certifies platform p.
+func NewPlatformAuthority(seed []byte, p Platform) (*Authority, error) {
+	if p.PCESVN < 0 || p.PCESVN > 0xffff || p.QESVN < 0 || p.QESVN > 0xffff {
+		return nil, fmt.Errorf("tdxsim: platform PCESVN %d and QE SVN %d must be 16-bit", p.PCESVN, p.QESVN)
+	}
 	if len(seed) == 0 {
 		return nil, errors.New("tdxsim: empty authority seed")
 	}
@@ -93,9 +129,8 @@ func NewAuthority(seed []byte) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Authority{attestationKey: ak}
+	a := &Authority{attestationKey: ak, platform: p}
 	copy(a.qeID[:], derive(seed, "qe-id", 16))
-	copy(a.cpuSVN[:], []byte{3, 3, 2, 2, 4, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0})
 
 	notBefore := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	notAfter := time.Date(2049, 12, 31, 23, 59, 59, 0, time.UTC)
@@ -126,7 +161,7 @@ func NewAuthority(seed []byte) (*Authority, error) {
 	if a.platformCA, err = createCert(caTmpl, a.root, &caKey.PublicKey, rootKey); err != nil {
 		return nil, fmt.Errorf("tdxsim: PCK platform CA certificate: %w", err)
 	}
-	sgxExt, err := sgxExtension(derive(seed, "ppid", 16), a.cpuSVN)
+	sgxExt, err := sgxExtension(derive(seed, "ppid", 16), p)
 	if err != nil {
 		return nil, fmt.Errorf("tdxsim: SGX extension: %w", err)
 	}
@@ -182,16 +217,16 @@ func (a *Authority) qeReportCertificationData(seed []byte, pckKey *ecdsa.Private
 	attributes := make([]byte, 16)
 	attributes[0] = 0x11 // INIT | MODE64BIT
 	report := &pb.EnclaveReport{
-		CpuSvn:     append([]byte(nil), a.cpuSVN[:]...),
+		CpuSvn:     append([]byte(nil), a.platform.CPUSVN[:]...),
 		MiscSelect: 0,
 		Reserved1:  make([]byte, 28),
 		Attributes: attributes,
 		MrEnclave:  derive(seed, "qe-mrenclave", 32),
 		Reserved2:  make([]byte, 32),
-		MrSigner:   derive([]byte("mero-release tdxsim"), "qe-mrsigner", 32),
+		MrSigner:   append([]byte(nil), a.platform.QEMRSigner[:]...),
 		Reserved3:  make([]byte, 96),
 		IsvProdId:  qeProdID,
-		IsvSvn:     qeSVN,
+		IsvSvn:     uint32(a.platform.QESVN),
 		Reserved4:  make([]byte, 60),
 		ReportData: reportData,
 	}
@@ -272,8 +307,8 @@ func (a *Authority) SignQuote(body Body) ([]byte, error) {
 			Version:            tdx.QuoteVersion,
 			AttestationKeyType: tdx.AttestationKeyTypeECDSAP256,
 			TeeType:            tdx.TEETypeTDX,
-			PceSvn:             []byte{pceSVN, 0},
-			QeSvn:              []byte{qeSVN, 0},
+			PceSvn:             binary.LittleEndian.AppendUint16(nil, uint16(a.platform.PCESVN)),
+			QeSvn:              binary.LittleEndian.AppendUint16(nil, uint16(a.platform.QESVN)),
 			QeVendorId:         []byte{0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07}, // Intel's QE vendor ID
 			UserData:           userData,
 		},
@@ -397,11 +432,11 @@ func deriveKey(seed []byte, label string) (*ecdsa.PrivateKey, error) {
 // sgxExtension encodes the SGX extension (OID 1.2.840.113741.1.13.1) of a PCK certificate:
 // PPID, TCB (16 SGX TCB components, PCESVN, CPUSVN), PCE-ID, FMSPC and SGX type, as Intel's
 // PCK certificate profile lays them out and go-tdx-guest's pcs package reads them.
-func sgxExtension(ppid []byte, cpuSVN [16]byte) ([]byte, error) {
+func sgxExtension(ppid []byte, p Platform) ([]byte, error) {
 	oid := func(parts ...int) encasn1.ObjectIdentifier {
 		return append(encasn1.ObjectIdentifier{1, 2, 840, 113741, 1, 13, 1}, parts...)
 	}
-	fmspc := []byte{0x00, 0x80, 0x6f, 0x05, 0x00, 0x00} // a Sapphire Rapids FMSPC
+	cpuSVN, fmspc := p.CPUSVN, p.FMSPC[:]
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -419,7 +454,7 @@ func sgxExtension(ppid []byte, cpuSVN [16]byte) ([]byte, error) {
 				}
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 					b.AddASN1ObjectIdentifier(pcs.OidPCESvn)
-					b.AddASN1Int64(pceSVN)
+					b.AddASN1Int64(int64(p.PCESVN))
 				})
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 					b.AddASN1ObjectIdentifier(pcs.OidCPUSvn)

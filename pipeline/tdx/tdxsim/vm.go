@@ -38,6 +38,22 @@ func (a *Authority) Boot(ctx context.Context, img *Image) (*VM, error) {
 	return &VM{auth: a, name: img.Name, profile: img.Profile, m: m, events: events}, nil
 }
 
+// BootRegisters boots a TD whose boot chain is known only by the registers it ends with —
+// an OS image pinned by its published MRTD and RTMR0–2, such as the dstack OS
+// (pipeline/dstack) — and returns the running VM, whose quotes this Authority signs. RTMR3 of
+// m is ignored: it starts at zero and grows with VM.ExtendRTMR3. The event log holds only the
+// runtime events, since the boot events are not known.
+func (a *Authority) BootRegisters(ctx context.Context, name, profile string, m tdx.Measurements) (*VM, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("tdxsim: boot: %w", err)
+	}
+	if name == "" {
+		return nil, errors.New("tdxsim: boot: empty image name")
+	}
+	m.RTMR[3] = [tdx.RegisterSize]byte{}
+	return &VM{auth: a, name: name, profile: profile, m: m}, nil
+}
+
 // Name is the name of the image the VM booted.
 func (vm *VM) Name() string { return vm.name }
 
@@ -51,8 +67,9 @@ func (vm *VM) Measurements() tdx.Measurements {
 	return vm.m
 }
 
-// EventLog returns a copy of the event log: the boot events and every runtime extension.
-// Replaying it yields the RTMRs of Measurements and of every quote.
+// EventLog returns a copy of the event log: the boot events (none for a VM of BootRegisters)
+// and every runtime extension. Replaying it yields the RTMRs of Measurements and of every
+// quote (RTMR3 only, for a VM of BootRegisters).
 func (vm *VM) EventLog() []tdx.Event {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
@@ -85,7 +102,9 @@ func (vm *VM) Quote(reportData [64]byte) ([]byte, error) {
 	if stopped {
 		return nil, fmt.Errorf("tdxsim: quote: %w", ErrStopped)
 	}
-	return vm.auth.SignQuote(NewBody(m, reportData))
+	body := NewBody(m, reportData)
+	body.TEETCBSVN = vm.auth.platform.TEETCBSVN
+	return vm.auth.SignQuote(body)
 }
 
 // Shutdown stops the VM: later Quote and ExtendRTMR3 calls fail with ErrStopped. It is

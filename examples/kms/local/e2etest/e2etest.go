@@ -19,12 +19,14 @@ import (
 	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/examples/kms/local"
 	"github.com/calimero-network/mero-release/examples/kms/server"
+	"github.com/calimero-network/mero-release/pipeline/audit/audittest"
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
@@ -47,6 +49,10 @@ type World struct {
 	Provider  *vmsim.Provider
 	// KMS is the in-process launcher; KMS.Open() is 0 once every instance is stopped.
 	KMS *local.InProcessKMS
+	// Signer, when set, seals every release the world publishes (checksums.sha256 and a
+	// Sigstore bundle per signed asset), as a real release is: for readers that verify what they
+	// read (pipeline/verified). Nil publishes the assets alone.
+	Signer sign.Signer
 }
 
 // New returns an empty world on the simulator's default authority (tdxsim.DefaultSeed), the
@@ -212,6 +218,15 @@ func (w *World) AddKMS(t testing.TB, version string, policies map[release.Profil
 func (w *World) publish(t testing.TB, tag string, assets map[string][]byte) {
 	t.Helper()
 	ctx := context.Background()
+	if w.Signer != nil {
+		parsed, err := release.ParseTag(tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if assets, err = audittest.Seal(ctx, audittest.Options{Tag: parsed, Signer: w.Signer}, assets); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := w.Store.CreateDraft(ctx, store.DraftSpec{Tag: tag}); err != nil {
 		t.Fatal(err)
 	}
