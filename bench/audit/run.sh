@@ -1,69 +1,64 @@
 #!/usr/bin/env bash
-# Audit a large local release and compare its wall time with `sha256sum` over the same files.
+# The audit against a one-pass SHA-256 of the same files, side by side.
 #
-# Builds a key-signed mero-tee release of BENCH_AUDIT_MIB MiB (default 1024) of content in a
-# directory store under a temporary directory (removed on exit), then times, RUNS times each
-# with a warm page cache:
-#   - mero-release audit --store dir:… --key cosign.pub  (completeness, every signature
-#     re-verified, every asset hashed against checksums.sha256; each byte read once)
-#   - sha256sum over every asset file of the release (the floor: hashing alone)
-# and prints a table with the best time of each and their ratio; exit 10 above the target
-# (audit ≤ 1.2 × sha256sum).
+# 1. A key-signed mero-tee release of BENCH_AUDIT_MIB MiB (default 1024) in a directory store:
+#    `mero-release audit` (completeness, every signature verified, every asset hashed against
+#    checksums.sha256; each byte read and hashed once) against bench/sha256once over the
+#    release's asset files (each file read once, as many at a time as the audit).
+#    Goal: median ratio <= 1.2. `sha256sum` and `openssl dgst -sha256` are reported too.
+# 2. Linearity: the same release with BENCH_AUDIT_EXTRA (default 1000) more assets of
+#    BENCH_AUDIT_EXTRA_KIB KiB (default 256): the audit against sha256once over all of them.
+#    Goal: median ratio <= 2.
+# Both sides run with a warm page cache, interleaved over BENCH_ROUNDS rounds (default 5).
+# The last line gives both ratios (min and median); exit 10 when a goal is missed.
 #
-# Usage: bench/audit/run.sh      Env: BENCH_AUDIT_MIB (default 1024), RUNS (default 3), TMPDIR
+# Usage: bench/audit/run.sh   Env: BENCH_AUDIT_MIB, BENCH_AUDIT_EXTRA, BENCH_AUDIT_EXTRA_KIB, BENCH_ROUNDS, TMPDIR
 set -euo pipefail
 
 mib=${BENCH_AUDIT_MIB:-1024}
-runs=${RUNS:-3}
+extra=${BENCH_AUDIT_EXTRA:-1000}
+extra_kib=${BENCH_AUDIT_EXTRA_KIB:-256}
+rounds=${BENCH_ROUNDS:-5}
 tag=mero-tee-v1.0.0
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 info() { echo "[INFO] $*" >&2; }
 die() { echo "[ERROR] $*" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mero-audit-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-info "building mero-release and the release generator"
-(cd "$repo" && go build -o "$work/mero-release" ./cmd/mero-release && go build -o "$work/mkrelease" ./bench/audit/mkrelease)
-info "building a ${mib} MiB release $tag in $work/store"
-assets=$("$work/mkrelease" -store "$work/store" -tag "$tag" -mib "$mib" -key-out "$work/cosign.pub")
-bytes=$(du -sb "$assets" | cut -f1)
+info "building mero-release, the release generator and sha256once"
+(cd "$repo" && go build -o "$work/mero-release" ./cmd/mero-release && go build -o "$work/mkrelease" ./bench/audit/mkrelease &&
+  go build -o "$work/sha256once" ./bench/sha256once)
 
-audit() { "$work/mero-release" audit --tag "$tag" --store "dir:$work/store" --key "$work/cosign.pub"; }
-hashall() { sha256sum "$assets"/*; }
+info "building a ${mib} MiB release $tag in $work/big"
+big=$("$work/mkrelease" -store "$work/big" -tag "$tag" -mib "$mib" -key-out "$work/big.pub")
+info "building a release with $extra extra assets of $extra_kib KiB in $work/many"
+many=$("$work/mkrelease" -store "$work/many" -tag "$tag" -mib 4 -extra "$extra" -extra-kib "$extra_kib" -key-out "$work/many.pub")
 
-audit >/dev/null 2>"$work/audit.log" || { cat "$work/audit.log" >&2; die "the audit of the generated release failed"; }
-hashall >/dev/null # warm the page cache for both
+for s in big many; do
+  "$work/mero-release" audit --tag "$tag" --store "dir:$work/$s" --key "$work/$s.pub" >/dev/null 2>"$work/$s.log" ||
+    { cat "$work/$s.log" >&2; die "the audit of the generated release ($s) failed"; }
+done
+"$work/sha256once" "$big"/* "$many"/* >/dev/null # warm the page cache
 
-seconds() { # wall time of "$@" in seconds
-  local t
-  t=$( { TIMEFORMAT=%R; time "$@" >/dev/null 2>&1; } 2>&1 )
-  echo "$t"
-}
-best() { # best of $runs runs of "$@"
-  local b="" t
-  for _ in $(seq "$runs"); do
-    t=$(seconds "$@")
-    if [ -z "$b" ] || awk -v t="$t" -v b="$b" 'BEGIN { exit !(t < b) }'; then b=$t; fi
-  done
-  echo "$b"
-}
+status=0
+printf '\n## %s MiB release (%s files), %s CPUs, warm page cache\n' "$mib" "$(find "$big" -maxdepth 1 -type f | wc -l)" "$(nproc)"
+REPORT_NAMES=("sha256sum (all assets)" "openssl dgst -sha256 (all assets)")
+REPORT_CMDS=("sha256sum '$big'/*" "openssl dgst -sha256 '$big'/*")
+compare "$rounds" "<=" 1.2 "mero-release audit (1 GiB)" "sha256once (one pass)" \
+  "'$work/mero-release' audit --tag $tag --store 'dir:$work/big' --key '$work/big.pub'" \
+  "'$work/sha256once' '$big'/*" | tee "$work/big.out" || status=$?
+REPORT_NAMES=() REPORT_CMDS=()
 
-info "timing: best of $runs runs each"
-t_sha=$(best hashall)
-t_audit=$(best audit)
+printf '\n## %s extra assets of %s KiB (%s files)\n' "$extra" "$extra_kib" "$(find "$many" -maxdepth 1 -type f | wc -l)"
+compare "$rounds" "<=" 2 "mero-release audit ($extra assets)" "sha256once (one pass)" \
+  "'$work/mero-release' audit --tag $tag --store 'dir:$work/many' --key '$work/many.pub'" \
+  "'$work/sha256once' '$many'/*" | tee "$work/many.out" || status=$?
 
-printf '\n%s: %s files, %.1f MiB, %s CPUs, warm page cache, best of %s\n\n' "$tag" "$(find "$assets" -maxdepth 1 -type f | wc -l)" \
-  "$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$(nproc)" "$runs"
-printf '| %-52s | %9s | %9s |\n' method "wall (s)" "MiB/s"
-printf '|%s|%s|%s|\n' "------------------------------------------------------" "-----------" "-----------"
-awk -v t="$t_sha" -v b="$bytes" 'BEGIN { printf "| %-52s | %9.3f | %9.0f |\n", "sha256sum (all assets)", t, b / 1048576 / t }'
-awk -v t="$t_audit" -v b="$bytes" 'BEGIN { printf "| %-52s | %9.3f | %9.0f |\n", "mero-release audit (4 checks, each byte read once)", t, b / 1048576 / t }'
-ratio=$(awk -v a="$t_audit" -v s="$t_sha" 'BEGIN { printf "%.2f", a / s }')
-printf '\naudit / sha256sum = %s (target ≤ 1.20)\n' "$ratio"
-if awk -v r="$ratio" 'BEGIN { exit !(r <= 1.2) }'; then
-  echo "[PASS] the audit is within 1.2x of sha256sum" >&2
-else
-  echo "[FAIL] the audit is above the 1.2x target" >&2
-  exit 10
-fi
+echo
+echo "$(tail -1 "$work/big.out") | $(tail -1 "$work/many.out")"
+exit "$status"

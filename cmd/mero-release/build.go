@@ -43,7 +43,7 @@ pushes only after the staged release passed its audit and E2E.`,
 				return err
 			}
 			cfg := flow.Config{Tag: t, WorkDir: filepath.Join(out, ".work"), RepoDir: root}
-			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
+			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images, true)
 			if err != nil {
 				return err
 			}

@@ -9,9 +9,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/calimero-network/mero-release/cmd/mero-release/internal/initgc"
 	"github.com/calimero-network/mero-release/pipeline/sbom"
 	_ "golang.org/x/crypto/x509roots/fallback" // trusted roots when the container has no CA bundle
 )
+
+// init turns the collector back on: this package initialises after every package it imports,
+// so here all library initialisation is done (also in the test binary, which has no main).
+func init() { initgc.Restore() }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -174,6 +174,27 @@ func (a *app) releaseSigning(ctx context.Context, f *releaseFlags, cfg *flow.Con
 			return err
 		}
 	}
+	// With the public half beside the key (P.pub next to P.key, as keygen writes it), the key
+	// is decrypted (scrypt) only when something is signed: a re-run of a published release
+	// signs nothing.
+	if pubPEM, err := os.ReadFile(strings.TrimSuffix(keyPath, ".key") + ".pub"); err == nil && strings.HasSuffix(keyPath, ".key") {
+		pub, err := sign.LoadPublicKey(pubPEM)
+		if err != nil {
+			return fmt.Errorf("%s.pub: %w", strings.TrimSuffix(keyPath, ".key"), err)
+		}
+		cfg.Signer = sign.NewLazy(func() (sign.Signer, error) {
+			s, err := a.keySigner(keyPath, "")
+			if err != nil {
+				return nil, err
+			}
+			if k, ok := s.PublicKey().(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
+				return nil, outcome.UsageErrorf("%s does not belong to the public key beside it (%s.pub)", keyPath, strings.TrimSuffix(keyPath, ".key"))
+			}
+			return s, nil
+		})
+		cfg.Audit.PublicKey = pub
+		return nil
+	}
 	s, err := a.keySigner(keyPath, "")
 	if err != nil {
 		return err
@@ -276,15 +297,22 @@ published release is never changed, and a re-run only re-audits it.`,
 			if err != nil {
 				return err
 			}
-			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images)
+			published, err := flow.Published(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			e2eBinary, err := a.e2eKMSBinary(cfg, product)
+			// a re-run only re-audits: no binary is built, no image read
+			product, err := a.kmsProduct(cmd.Context(), cfg, binary, registry, images, !published)
 			if err != nil {
 				return err
 			}
-			cfg.KMSLauncher = local.Process(e2eBinary, cfg.Authority, cfg.NodeRootFile, a.log)
+			if !published {
+				e2eBinary, err := a.e2eKMSBinary(cfg, product)
+				if err != nil {
+					return err
+				}
+				cfg.KMSLauncher = local.Process(e2eBinary, cfg.Authority, cfg.NodeRootFile, a.log)
+			}
 			return a.runRelease(flow.ReleaseKMS(cmd.Context(), cfg, product))
 		},
 	}
@@ -296,8 +324,9 @@ published release is never changed, and a re-run only re-audits it.`,
 }
 
 // kmsProduct describes the sample KMS of examples/kms: prebuilt profile images, or the binary
-// the images are built around (default: go build ./examples/kms/cmd/mero-kms into WORK/bin).
-func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string) (flow.KMSProduct, error) {
+// the images are built around (default, when build is set: go build ./examples/kms/cmd/mero-kms
+// into WORK/bin).
+func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string, build bool) (flow.KMSProduct, error) {
 	product := flow.KMSProduct{
 		Registry: a.envOr(registry, "GHCR_REGISTRY"), RegistryUser: a.getenv("GITHUB_ACTOR"), RegistryToken: a.getenv("GHCR_TOKEN"),
 		AppCompose: kms.AppCompose, OSImage: dstack.PinnedOSImage(),
@@ -318,7 +347,7 @@ func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry 
 		product.Images = m
 		return product, nil
 	}
-	if binary == "" {
+	if binary == "" && build {
 		binary = filepath.Join(cfg.WorkDir, "bin", "mero-kms")
 		a.log.Infof("building ./examples/kms/cmd/mero-kms")
 		if err := flow.BuildGoBinary(ctx, cfg.RepoDir, "./examples/kms/cmd/mero-kms", binary); err != nil {

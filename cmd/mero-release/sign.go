@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
@@ -196,27 +198,35 @@ func (a *app) signKeygenCommand() *cobra.Command {
 	return c
 }
 
-// verifyCommand is `mero-release verify`: check a Sigstore bundle of a file.
+// verifyCommand is `mero-release verify`: check the Sigstore bundles of files, many in one
+// process (sign.Verifier.VerifyAll).
 func (a *app) verifyCommand() *cobra.Command {
-	var bundlePath, keyPath, trustedRoot, tufCache string
+	var bundlePath, keyPath, trustedRoot, tufCache, allDir string
+	var workers int
 	var id sign.Identity
 	c := &cobra.Command{
-		Use:   "verify [--bundle B] FILE (--key cosign.pub | --certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y)",
-		Short: "Verify a file's Sigstore bundle against a public key or an expected signer identity",
-		Long: `Verify FILE against its Sigstore bundle (default FILE.sigstore.json): the artifact digest,
-the signature and, for keyless bundles, the Fulcio certificate chain and SCT, the Rekor entry
-and the signer identity (the certificate SAN, e.g. the release workflow
+		Use:   "verify [--bundle B] FILE... | --all DIR  (--key cosign.pub | --certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y)",
+		Short: "Verify files' Sigstore bundles against a public key or an expected signer identity",
+		Long: `Verify each FILE against its Sigstore bundle (default FILE.sigstore.json; --bundle for a
+single FILE), or with --all DIR every DIR/X that has a bundle DIR/X.sigstore.json: the artifact
+digest, the signature and, for keyless bundles, the Fulcio certificate chain and SCT, the Rekor
+entry and the signer identity (the certificate SAN, e.g. the release workflow
 https://github.com/OWNER/REPO/.github/workflows/release-kms-phala.yaml@refs/tags/..., and the
-OIDC issuer), optionally the source repository and ref. Exit 10 when anything does not match.
+OIDC issuer), optionally the source repository and ref. All files are verified in one process,
+--workers at a time; one line per file. Exit 11 when a file or bundle is missing, else 10 when
+anything does not match.
 
 Trusted material: --trusted-root trusted_root.json (offline, private deployments); otherwise
 the public Sigstore root is fetched through TUF (network on first use, then cached in
 ~/.sigstore/root). Key bundles need no trusted root unless their Rekor entry is to be checked.`,
-		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file := args[0]
-			if bundlePath == "" {
-				bundlePath = release.BundleName(file)
+			switch {
+			case len(args) == 0 && allDir == "":
+				return outcome.UsageErrorf("verify: give FILE... or --all DIR")
+			case len(args) > 0 && allDir != "":
+				return outcome.UsageErrorf("verify: give either FILE... or --all DIR, not both")
+			case bundlePath != "" && len(args) != 1:
+				return outcome.UsageErrorf("verify: --bundle goes with exactly one FILE")
 			}
 			var policy sign.Policy
 			keyed := keyPath != ""
@@ -239,23 +249,13 @@ the public Sigstore root is fetched through TUF (network on first use, then cach
 			default:
 				return outcome.UsageErrorf("verify: give --key, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
 			}
-			bundleJSON, err := os.ReadFile(bundlePath)
-			if errors.Is(err, fs.ErrNotExist) {
-				a.log.Failf("%s: bundle %s not found", file, bundlePath)
-				return reported(outcome.MissingAssetErrorf("bundle %s not found", bundlePath))
+			files := args
+			if allDir != "" {
+				var err error
+				if files, err = signedFilesIn(allDir); err != nil {
+					return err
+				}
 			}
-			if err != nil {
-				return fmt.Errorf("verify: %w", err)
-			}
-			artifact, err := os.Open(file)
-			if errors.Is(err, fs.ErrNotExist) {
-				a.log.Failf("%s: file not found", file)
-				return reported(outcome.MissingAssetErrorf("%s not found", file))
-			}
-			if err != nil {
-				return fmt.Errorf("verify: %w", err)
-			}
-			defer artifact.Close()
 			var trusted root.TrustedMaterial
 			switch {
 			case trustedRoot != "":
@@ -271,29 +271,7 @@ the public Sigstore root is fetched through TUF (network on first use, then cach
 				}
 				trusted = tr
 			}
-			res, err := sign.NewVerifier(trusted).Verify(cmd.Context(), bundleJSON, artifact, policy)
-			if err != nil {
-				if outcome.Code(err) == outcome.VerificationFailed {
-					a.log.Failf("%s: %v", file, err)
-					if a.json {
-						_ = a.printJSON(map[string]any{"file": file, "bundle": bundlePath, "verified": false, "error": err.Error()})
-					}
-					return reported(err)
-				}
-				return err
-			}
-			if keyed {
-				if b, perr := sign.ParseBundle(bundleJSON); perr == nil && len(b.GetVerificationMaterial().GetTlogEntries()) > 0 && res.TlogEntries == 0 {
-					a.log.Warnf("%s: the bundle's Rekor entry was not checked (pass --trusted-root to check it)", file)
-				}
-				a.log.Passf("%s: signature verified with key %s (%s)", file, keyPath, res.Digest)
-			} else {
-				a.log.Passf("%s: signed by %s (issuer %s), %d Rekor entry verified (%s)", file, res.Identity, res.Issuer, res.TlogEntries, res.Digest)
-			}
-			if a.json {
-				return a.printJSON(map[string]any{"file": file, "bundle": bundlePath, "verified": true, "result": res})
-			}
-			return nil
+			return a.verifyFiles(cmd, files, bundlePath, keyPath, trusted, policy, workers)
 		},
 	}
 	f := c.Flags()
@@ -308,5 +286,109 @@ the public Sigstore root is fetched through TUF (network on first use, then cach
 	f.StringVar(&id.RefRegexp, "certificate-ref-regexp", "", "expected source repository ref, Go regexp")
 	f.StringVar(&trustedRoot, "trusted-root", "", "trusted_root.json (default: the public Sigstore root through TUF)")
 	f.StringVar(&tufCache, "tuf-cache", "", "TUF cache directory for the public root (default ~/.sigstore/root)")
+	f.StringVar(&allDir, "all", "", "verify every file of DIR that has a bundle (DIR/X with DIR/X.sigstore.json)")
+	f.IntVar(&workers, "workers", 0, "files verified at once (default: the number of CPUs)")
 	return c
+}
+
+// verifyOutcome is one file's line of `verify --json`.
+type verifyOutcome struct {
+	File     string       `json:"file"`
+	Bundle   string       `json:"bundle"`
+	Verified bool         `json:"verified"`
+	Result   *sign.Result `json:"result,omitempty"`
+	Error    string       `json:"error,omitempty"`
+}
+
+// verifyFiles verifies every file against its bundle in one VerifyAll, prints one line per
+// file (a JSON object for one file, {"results": [...]} for several) and returns the joined
+// failures: a missing file or bundle is exit 11, a mismatch exit 10.
+func (a *app) verifyFiles(cmd *cobra.Command, files []string, bundlePath, keyPath string, trusted root.TrustedMaterial, policy sign.Policy, workers int) error {
+	outs := make([]verifyOutcome, len(files))
+	errs := make([]error, len(files))
+	var items []sign.Item
+	var at []int // items[j] is files[at[j]]
+	for i, file := range files {
+		bp := bundlePath
+		if bp == "" {
+			bp = release.BundleName(file)
+		}
+		outs[i] = verifyOutcome{File: file, Bundle: bp}
+		bundleJSON, err := os.ReadFile(bp)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs[i] = outcome.MissingAssetErrorf("bundle %s not found", bp)
+			continue
+		case err != nil:
+			errs[i] = fmt.Errorf("verify %s: %w", file, err)
+			continue
+		}
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			errs[i] = outcome.MissingAssetErrorf("file not found")
+			continue
+		}
+		items = append(items, sign.Item{Name: file, Bundle: bundleJSON, Open: func() (io.ReadCloser, error) { return os.Open(file) }})
+		at = append(at, i)
+	}
+	results, err := sign.NewVerifier(trusted).VerifyAll(cmd.Context(), items, policy, workers)
+	if err != nil {
+		return err
+	}
+	for j, r := range results {
+		i := at[j]
+		outs[i].Result, errs[i] = r.Result, r.Err
+		if r.Err == nil && policy.PublicKey != nil && r.Result.TlogEntries == 0 {
+			if b, perr := sign.ParseBundle(items[j].Bundle); perr == nil && len(b.GetVerificationMaterial().GetTlogEntries()) > 0 {
+				a.log.Warnf("%s: the bundle's Rekor entry was not checked (pass --trusted-root to check it)", files[i])
+			}
+		}
+	}
+	failed := 0
+	for i, file := range files {
+		res := outs[i].Result
+		switch {
+		case errs[i] != nil:
+			failed++
+			outs[i].Error = errs[i].Error()
+			a.log.Failf("%s: %v", file, errs[i])
+		case policy.PublicKey != nil:
+			outs[i].Verified = true
+			a.log.Passf("%s: signature verified with key %s (%s)", file, keyPath, res.Digest)
+		default:
+			outs[i].Verified = true
+			a.log.Passf("%s: signed by %s (issuer %s), %d Rekor entry verified (%s)", file, res.Identity, res.Issuer, res.TlogEntries, res.Digest)
+		}
+	}
+	if len(files) > 1 {
+		a.log.Infof("verify: %d of %d files verified", len(files)-failed, len(files))
+	}
+	if a.json {
+		var v any = outs[0]
+		if len(files) > 1 {
+			v = map[string]any{"results": outs, "verified": len(files) - failed, "failed": failed}
+		}
+		if err := a.printJSON(v); err != nil {
+			return err
+		}
+	}
+	return reported(errors.Join(errs...))
+}
+
+// signedFilesIn lists the files of dir that have a bundle next to them, sorted; a bundle
+// without its file is listed too (and reported missing).
+func signedFilesIn(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, outcome.UsageErrorf("verify --all: %v", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), release.BundleSuffix); ok && name != "" && e.Type().IsRegular() {
+			files = append(files, filepath.Join(dir, name))
+		}
+	}
+	if len(files) == 0 {
+		return nil, outcome.MissingAssetErrorf("verify --all: no bundle (*%s) in %s", release.BundleSuffix, dir)
+	}
+	return files, nil
 }

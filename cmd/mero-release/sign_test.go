@@ -90,6 +90,30 @@ func TestSignKeyPairCLI(t *testing.T) {
 	if !strings.Contains(stdout, `"verified": false`) {
 		t.Fatalf("json: %s", stdout)
 	}
+	// Many files in one process: each gets its line, the failure sets the exit code.
+	code, _, stderr = sumCLI(t, nil, "verify", "--key", prefix+".pub", files[0], files[1], files[0])
+	sumExpect(t, code, stderr, outcome.VerificationFailed, "[PASS] "+files[0]+": signature verified", "[FAIL] "+files[1]+": artifact digest does not match", "2 of 3 files verified")
+	dir := filepath.Dir(files[0])
+	code, stdout, stderr = sumCLI(t, nil, "--json", "verify", "--key", prefix+".pub", "--all", dir, "--workers", "2")
+	sumExpect(t, code, stderr, outcome.VerificationFailed, "[PASS] "+files[0]+": signature verified", "[FAIL] "+files[1]+":", "1 of 2 files verified")
+	var bulk struct {
+		Results []struct {
+			File     string
+			Verified bool
+		}
+		Verified, Failed int
+	}
+	if err := json.Unmarshal([]byte(stdout), &bulk); err != nil || len(bulk.Results) != 2 || bulk.Verified != 1 || bulk.Failed != 1 {
+		t.Fatalf("json %s (%v)", stdout, err)
+	}
+	// A bundle whose file is gone is a missing asset (exit 11), which beats a mismatch.
+	if err := os.WriteFile(filepath.Join(dir, "gone.bin.sigstore.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = sumCLI(t, nil, "verify", "--key", prefix+".pub", "--all", dir)
+	sumExpect(t, code, stderr, outcome.MissingAsset, "[FAIL] "+filepath.Join(dir, "gone.bin")+": file not found", "[PASS] "+files[0])
+	code, _, stderr = sumCLI(t, nil, "verify", "--key", prefix+".pub", "--all", t.TempDir())
+	sumExpect(t, code, stderr, outcome.MissingAsset, "no bundle")
 	// The bundle of one file does not verify another.
 	code, _, stderr = sumCLI(t, nil, "verify", "--key", prefix+".pub", "--bundle", files[0]+".sigstore.json", files[1])
 	sumExpect(t, code, stderr, outcome.VerificationFailed, "artifact digest does not match the bundle")
@@ -166,7 +190,9 @@ func TestSignKeylessCLI(t *testing.T) {
 		{"both policies", []string{"verify", files[0], "--key", "k", "--certificate-identity", "x"}, outcome.Usage, "not both"},
 		{"issuer missing", []string{"verify", files[0], "--certificate-identity", "x", "--trusted-root", trusted}, outcome.Usage, "exactly one of the certificate OIDC issuer"},
 		{"bad trusted root", []string{"verify", files[0], "--certificate-identity", "x", "--certificate-oidc-issuer", "y", "--trusted-root", files[0]}, outcome.Usage, "trusted root"},
-		{"two files", []string{"verify", files[0], files[1], "--key", "k"}, outcome.Usage, "accepts 1 arg"},
+		{"--bundle with two files", []string{"verify", files[0], files[1], "--bundle", "b", "--key", "k"}, outcome.Usage, "--bundle goes with exactly one FILE"},
+		{"no file", []string{"verify", "--key", "k"}, outcome.Usage, "give FILE... or --all DIR"},
+		{"files and --all", []string{"verify", files[0], "--all", t.TempDir(), "--key", "k"}, outcome.Usage, "not both"},
 		{"sign without mode", []string{"sign", files[0]}, outcome.Usage, "exactly one of --key and --keyless"},
 		{"sign both modes", []string{"sign", "--keyless", "--key", "k", files[0]}, outcome.Usage, "exactly one of --key and --keyless"},
 		{"sign no files", []string{"sign", "--keyless"}, outcome.Usage, "no FILE given"},

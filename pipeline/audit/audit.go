@@ -12,9 +12,10 @@
 //     for this KMS version and profile, is not policy_not_ready in a stable or hotfix release,
 //     and the profiles are isolated (policy.ValidateSet).
 //
-// Each asset is downloaded once and each byte read once: the stream is hashed for the checksum
-// check and, through a pipe, verified against its bundle at the same time; attestation
-// policies are kept from the same stream for the policy check.
+// Each asset is downloaded once and each byte read and hashed once, with bounded concurrency
+// and memory that does not grow with the asset's size: the SHA-256 of the checksum check is the
+// digest its bundle is verified over (sign.Verifier.VerifyDigest), and all bundles are then
+// verified concurrently; the contents the other checks need are kept from the same stream.
 package audit
 
 import (
@@ -22,16 +23,21 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"maps"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/calimero-network/mero-release/pipeline/checksum"
@@ -255,7 +261,8 @@ type auditor struct {
 
 	mu       sync.Mutex
 	findings []Finding
-	kept     map[string][]byte // asset → content (keepLimit), kept from the checksum stream
+	kept     map[string][]byte     // asset → content (keepLimit), kept from the checksum stream
+	reads    map[string]*assetRead // asset → what its one read gave its bundle
 }
 
 func (a *auditor) add(f Finding) {
@@ -311,9 +318,10 @@ func (a *auditor) run(ctx context.Context) error {
 	bundles := a.fetchBundles(ctx, present)
 	sums, checksumsOK := a.loadChecksums(ctx, present, bundles)
 
-	// Content assets: hashed against checksums.sha256 and verified against their bundles in
-	// one read. Assets that checksums.sha256 does not list are still signature-checked.
-	verified := map[string]bool{release.ChecksumsFile: true}
+	// Assets are read once: the SHA-256 the checksum check computes is the digest each bundle
+	// is verified over (a bundle signing another hash gets it from the same read). Assets that
+	// checksums.sha256 does not list are hashed all the same, and signature-checked.
+	hashed := map[string]bool{release.ChecksumsFile: true}
 	if checksumsOK {
 		var held []string
 		for _, as := range rel.Assets {
@@ -322,7 +330,7 @@ func (a *auditor) run(ctx context.Context) error {
 			}
 		}
 		for _, e := range sums.Entries { // VerifyFrom opens every listed entry that is present
-			verified[e.Name] = present[e.Name]
+			hashed[e.Name] = present[e.Name]
 		}
 		open := func(name string) (io.ReadCloser, error) {
 			if !present[name] {
@@ -335,24 +343,17 @@ func (a *auditor) run(ctx context.Context) error {
 			return fmt.Errorf("audit %s: checksums: %w", tag, err)
 		}
 		a.checksumFindings(rep)
+		a.keepChecksumDigests(rep, bundles)
 	}
 	// Every other asset is still read: its bundle verified, its content kept for the checks.
+	var rest []string
 	for _, as := range rel.Assets {
-		if name := as.Name; !verified[name] && !isBundle(name) {
-			rc, err := a.open(ctx, name, bundles[name])
-			if err != nil {
-				a.failErr(CheckSignatures, name, err)
-				continue
-			}
-			_, err = io.Copy(io.Discard, rc)
-			if cerr := rc.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				a.fail(CheckSignatures, name, outcome.General, "cannot read the asset: %v", err)
-			}
+		if name := as.Name; !hashed[name] && !isBundle(name) {
+			rest = append(rest, name)
 		}
 	}
+	a.hashRest(ctx, rest, bundles)
+	a.verifyAll(ctx, bundles)
 
 	if a.tag.Family == release.KMS {
 		a.checkPolicies(expected, present)
@@ -378,10 +379,11 @@ func (a *auditor) completeness(expected release.Assets, rel *store.Release) {
 	a.unexpectedAssets(held, rel)
 }
 
-// fetchBundles downloads the bundle of every present asset that has one (small files),
-// concurrently: expected or not, every bundle in the release is verified.
-func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map[string][]byte {
-	out := map[string][]byte{}
+// fetchBundles downloads and parses the bundle of every present asset that has one (small
+// files), concurrently: expected or not, every bundle in the release is verified. A bundle that
+// cannot be read or parsed is a failed signature.
+func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map[string]*bundle.Bundle {
+	out := map[string]*bundle.Bundle{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
@@ -393,9 +395,14 @@ func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			b, err := a.readSmall(ctx, bn)
+			data, err := a.readSmall(ctx, bn)
 			if err != nil {
 				a.failErr(CheckSignatures, name, fmt.Errorf("bundle %s: %w", bn, err))
+				return
+			}
+			b, err := sign.ParseBundle(data)
+			if err != nil {
+				a.fail(CheckSignatures, name, outcome.Code(err), "%s: %v", bn, err)
 				return
 			}
 			mu.Lock()
@@ -409,7 +416,7 @@ func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map
 
 // loadChecksums reads checksums.sha256, verifies its signature, parses it and checks that it
 // lists every content asset of the family.
-func (a *auditor) loadChecksums(ctx context.Context, present map[string]bool, bundles map[string][]byte) (checksum.File, bool) {
+func (a *auditor) loadChecksums(ctx context.Context, present map[string]bool, bundles map[string]*bundle.Bundle) (checksum.File, bool) {
 	name := release.ChecksumsFile
 	if !present[name] {
 		return checksum.File{}, false
@@ -420,7 +427,13 @@ func (a *auditor) loadChecksums(ctx context.Context, present map[string]bool, bu
 		return checksum.File{}, false
 	}
 	if b, ok := bundles[name]; ok {
-		a.verifySignature(ctx, name, b, bytes.NewReader(data))
+		h, err := sign.NewDigestHash(sign.BundleDigestAlgorithm(b))
+		if err != nil {
+			a.fail(CheckSignatures, name, outcome.Code(err), "%s: %v", release.BundleName(name), err)
+		} else {
+			h.Write(data)
+			a.verifySignature(ctx, name, b, h.Sum(nil))
+		}
 	}
 	f, err := checksum.Parse(bytes.NewReader(data))
 	if err != nil {
@@ -452,9 +465,9 @@ func (a *auditor) readSmall(ctx context.Context, name string) ([]byte, error) {
 	return data, nil
 }
 
-// verifySignature checks one bundle against the artifact stream and records the finding.
-func (a *auditor) verifySignature(ctx context.Context, name string, bundle []byte, artifact io.Reader) {
-	res, err := a.verifier.Verify(ctx, bundle, artifact, a.policy)
+// verifySignature checks one bundle over the artifact's digest and records the finding.
+func (a *auditor) verifySignature(ctx context.Context, name string, b *bundle.Bundle, digest []byte) {
+	res, err := a.verifier.VerifyDigest(ctx, b, digest, a.policy)
 	if err != nil {
 		a.fail(CheckSignatures, name, outcome.Code(err), "%s: %v", release.BundleName(name), err)
 		return
@@ -468,10 +481,126 @@ func (a *auditor) verifySignature(ctx context.Context, name string, bundle []byt
 	a.add(f)
 }
 
-// open opens an asset for the checksum workers. When the asset has a bundle, the stream is
-// also fed, through a pipe, to the signature verifier running beside the hash; attestation
-// policies are kept for the policy check. Close waits for the verifier.
-func (a *auditor) open(ctx context.Context, name string, bundle []byte) (io.ReadCloser, error) {
+// workers is how many assets are hashed, or bundles verified, at once.
+func (a *auditor) workers() int {
+	if a.cfg.Workers > 0 {
+		return a.cfg.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// keepChecksumDigests keeps, for every asset with a SHA-256 bundle, the SHA-256 the checksum
+// check computed: the digest its bundle is verified over.
+func (a *auditor) keepChecksumDigests(rep checksum.Report, bundles map[string]*bundle.Bundle) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range rep.Results {
+		b, ok := bundles[r.Name]
+		if !ok || r.Actual == "" || sign.BundleDigestAlgorithm(b) != sha256Name {
+			continue // another algorithm: its digest was taken from the same read by open
+		}
+		if d, err := hex.DecodeString(r.Actual); err == nil {
+			a.digestOf(r.Name).digest = d
+		}
+	}
+}
+
+// digestOf returns the read state of an asset; the caller holds a.mu.
+func (a *auditor) digestOf(name string) *assetRead {
+	if a.reads == nil {
+		a.reads = map[string]*assetRead{}
+	}
+	r, ok := a.reads[name]
+	if !ok {
+		r = &assetRead{}
+		a.reads[name] = r
+	}
+	return r
+}
+
+// hashRest reads the content assets the checksum check did not read (not listed in
+// checksums.sha256, or no usable checksums.sha256), with bounded concurrency, for their bundles.
+func (a *auditor) hashRest(ctx context.Context, names []string, bundles map[string]*bundle.Bundle) {
+	sem := make(chan struct{}, a.workers())
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			rc, err := a.open(ctx, name, bundles[name])
+			if err != nil {
+				a.failErr(CheckSignatures, name, err)
+				a.noteReadError(name)
+				return
+			}
+			h := sha256.New()
+			_, err = io.CopyBuffer(h, rc, make([]byte, 256<<10))
+			if cerr := rc.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				a.fail(CheckSignatures, name, outcome.General, "cannot read the asset: %v", err)
+				a.noteReadError(name)
+				return
+			}
+			if b, ok := bundles[name]; ok && sign.BundleDigestAlgorithm(b) == sha256Name {
+				a.mu.Lock()
+				a.digestOf(name).digest = h.Sum(nil)
+				a.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// noteReadError marks an asset whose read failed and was reported already.
+func (a *auditor) noteReadError(name string) {
+	a.mu.Lock()
+	a.digestOf(name).failed = true
+	a.mu.Unlock()
+}
+
+// verifyAll verifies every content asset's bundle over the digest of its one read,
+// concurrently (checksums.sha256 was verified when it was loaded).
+func (a *auditor) verifyAll(ctx context.Context, bundles map[string]*bundle.Bundle) {
+	sem := make(chan struct{}, a.workers())
+	var wg sync.WaitGroup
+	for name, b := range bundles {
+		if name == release.ChecksumsFile {
+			continue
+		}
+		a.mu.Lock()
+		r := *a.digestOf(name)
+		a.mu.Unlock()
+		switch {
+		case r.digest == nil && r.failed:
+			continue // the read failure is reported
+		case r.digest == nil:
+			a.fail(CheckSignatures, name, outcome.General, "%s: the asset could not be read to the end", release.BundleName(name))
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			a.verifySignature(ctx, name, b, r.digest)
+		})
+	}
+	wg.Wait()
+}
+
+// sha256Name is the digest algorithm of the checksum check, as sign names it.
+const sha256Name = "sha256"
+
+// assetRead is what the one read of an asset gave its bundle: the digest, or a failure
+// already reported.
+type assetRead struct {
+	digest []byte
+	failed bool
+}
+
+// open opens an asset for reading it once. Contents the checks need are kept (keepLimit); when the asset's bundle signs a hash other than SHA-256, that hash is computed from
+// the same stream. The digest is kept on Close once the stream was read to the end.
+func (a *auditor) open(ctx context.Context, name string, b *bundle.Bundle) (io.ReadCloser, error) {
 	rc, err := a.st.OpenAsset(ctx, a.tag.String(), name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
@@ -484,27 +613,26 @@ func (a *auditor) open(ctx context.Context, name string, bundle []byte) (io.Read
 	if limit, prefix := keepLimit(name); limit > 0 {
 		t.keep = &limitedBuffer{limit: limit, prefix: prefix}
 		w = append(w, t.keep)
-		t.onClose = func() {
-			if (!t.keep.overflow || t.keep.prefix) && t.readErr == nil {
-				a.mu.Lock()
-				if a.kept == nil {
-					a.kept = map[string][]byte{}
-				}
-				a.kept[name] = t.keep.Bytes()
-				a.mu.Unlock()
-			}
-		}
 	}
-	if bundle != nil {
-		pr, pw := io.Pipe()
-		t.pw = pw
-		t.done = make(chan struct{})
-		w = append(w, pw)
-		go func() {
-			defer close(t.done)
-			a.verifySignature(ctx, name, bundle, pr)
-			_, _ = io.Copy(io.Discard, pr) // a verifier that stopped early must not block the hash
-		}()
+	if b != nil && sign.BundleDigestAlgorithm(b) != sha256Name {
+		if t.other, err = sign.NewDigestHash(sign.BundleDigestAlgorithm(b)); err != nil {
+			rc.Close()
+			return nil, err
+		}
+		w = append(w, t.other)
+	}
+	t.onClose = func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if t.keep != nil && (!t.keep.overflow || t.keep.prefix) {
+			if a.kept == nil {
+				a.kept = map[string][]byte{}
+			}
+			a.kept[name] = t.keep.Bytes()
+		}
+		if t.other != nil {
+			a.digestOf(name).digest = t.other.Sum(nil)
+		}
 	}
 	if len(w) > 0 {
 		t.r = io.TeeReader(rc, io.MultiWriter(w...))
@@ -518,18 +646,18 @@ func isPolicyFile(name string) bool {
 	return slices.ContainsFunc(release.Profiles(), func(p release.Profile) bool { return p.PolicyFile() == name })
 }
 
-// tee is a store stream whose bytes also go to a signature verifier and/or a buffer.
+// tee is a store stream whose bytes also go to a buffer and/or a second hash.
 type tee struct {
 	rc      io.ReadCloser
 	r       io.Reader
-	pw      *io.PipeWriter
-	done    chan struct{}
 	keep    *limitedBuffer
+	other   hash.Hash
 	onClose func()
 	readErr error
 	eof     bool
 }
 
+// Read reads from the store and notes how the stream ended.
 func (t *tee) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	switch {
@@ -541,21 +669,9 @@ func (t *tee) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the verifier's stream (with the read error, or an error if the hash stopped before
-// the end) and waits for its verdict.
+// Close keeps what the stream gave when it was read to the end without error.
 func (t *tee) Close() error {
-	if t.pw != nil {
-		switch {
-		case t.readErr != nil:
-			t.pw.CloseWithError(t.readErr)
-		case !t.eof:
-			t.pw.CloseWithError(errors.New("the asset was not read to the end"))
-		default:
-			t.pw.Close()
-		}
-		<-t.done
-	}
-	if t.onClose != nil && t.eof {
+	if t.eof && t.readErr == nil && t.onClose != nil {
 		t.onClose()
 	}
 	return t.rc.Close()

@@ -87,6 +87,10 @@ type kmsRun struct {
 	mu       sync.Mutex
 	images   map[release.Profile]KMSImage
 	policies map[release.Profile]*policy.Policy
+
+	layerOnce sync.Once // the binary's layer, built once for the three profile images
+	layer     ociimage.Layer
+	layerErr  error
 }
 
 // buildStage builds the three profile images concurrently (or takes the prebuilt ones), writes
@@ -135,14 +139,14 @@ func (k *kmsRun) buildStage() Stage {
 // buildFromBinary builds profile p's image around the KMS binary (reproducibly: the same
 // binary and Created give the same digest) and writes it as an OCI archive.
 func (k *kmsRun) buildFromBinary(p release.Profile, name string) (archive, digest string, err error) {
-	bin, err := os.ReadFile(k.product.Binary)
+	layer, err := k.binaryLayer()
 	if err != nil {
-		return "", "", outcome.UsageErrorf("KMS binary: %v", err)
+		return "", "", err
 	}
 	binPath := orDefault(k.product.BinaryPath, "/usr/local/bin/mero-kms")
 	version := k.cfg.Tag.Version.String()
 	img, err := ociimage.Build(ociimage.Spec{
-		Files:      []ociimage.File{{Path: binPath, Content: bin, Mode: 0o755}},
+		Layer:      layer,
 		Entrypoint: []string{binPath},
 		Env:        []string{"MERO_KMS_PROFILE=" + string(p), "MERO_KMS_VERSION=" + version},
 		Labels: map[string]string{
@@ -163,6 +167,21 @@ func (k *kmsRun) buildFromBinary(p release.Profile, name string) (archive, diges
 		return "", "", err
 	}
 	return archive, digest, nil
+}
+
+// binaryLayer is the image layer holding the KMS binary: read, archived and hashed once and
+// shared by the three profile images (same layer digest), which differ only in their config.
+func (k *kmsRun) binaryLayer() (ociimage.Layer, error) {
+	k.layerOnce.Do(func() {
+		bin, err := os.ReadFile(k.product.Binary)
+		if err != nil {
+			k.layerErr = outcome.UsageErrorf("KMS binary: %v", err)
+			return
+		}
+		binPath := orDefault(k.product.BinaryPath, "/usr/local/bin/mero-kms")
+		k.layer, k.layerErr = ociimage.NewLayer([]ociimage.File{{Path: binPath, Content: bin, Mode: 0o755}}, k.cfg.Created)
+	})
+	return k.layer, k.layerErr
 }
 
 // takePrebuilt checks profile p's prebuilt OCI archive — whole (every blob verified), and, when

@@ -105,6 +105,20 @@ func (r *run) writeReport() {
 	_ = os.WriteFile(filepath.Join(r.cfg.WorkDir, r.cfg.Tag.String(), "report.json"), b, 0o644)
 }
 
+// Published reports whether cfg.Tag is already published in cfg.Store: a re-run, which only
+// re-audits the release. Callers check it before assembling a product (building a binary,
+// reading images) that such a run never uses.
+func Published(ctx context.Context, cfg Config) (bool, error) {
+	if cfg.Store == nil {
+		return false, outcome.UsageErrorf("release %s: no store configured", cfg.Tag)
+	}
+	names, err := cfg.Store.Tags(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list published releases: %w", err)
+	}
+	return slices.Contains(release.ParseTags(names), cfg.Tag), nil
+}
+
 // e2eReportFile is the E2E report (e2e.Report as JSON) a run keeps next to report.json.
 const e2eReportFile = "e2e-report.json"
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/calimero-network/mero-release/pipeline/dstack"
@@ -135,15 +136,26 @@ func MeasureKMS(ctx context.Context, inputs []KMSInput, opts KMSOptions) (*Publi
 		return nil, outcome.UsageErrorf("measure kms: no profile to measure")
 	}
 	p := &Published{SchemaVersion: PublishedSchemaVersion, Family: release.KMS, Version: opts.Version, Profiles: map[release.Profile]Record{}}
+	seen := map[release.Profile]bool{}
 	for _, in := range inputs {
-		if _, dup := p.Profiles[in.Profile]; dup {
+		if seen[in.Profile] {
 			return nil, outcome.UsageErrorf("measure kms: profile %s given twice", in.Profile)
 		}
-		m, err := MeasureKMSProfile(ctx, in, opts)
-		if err != nil {
-			return nil, err
+		seen[in.Profile] = true
+	}
+	// The profiles are measured concurrently; the first input's error (in input order) wins.
+	results := make([]*KMSMeasurement, len(inputs))
+	errs := make([]error, len(inputs))
+	var wg sync.WaitGroup
+	for i, in := range inputs {
+		wg.Go(func() { results[i], errs[i] = MeasureKMSProfile(ctx, in, opts) })
+	}
+	wg.Wait()
+	for i, in := range inputs {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		p.Profiles[in.Profile] = m.Record
+		p.Profiles[in.Profile] = results[i].Record
 	}
 	if err := CheckDistinct(p); err != nil {
 		return nil, fmt.Errorf("measure kms: %w", err)

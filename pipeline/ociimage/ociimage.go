@@ -41,7 +41,10 @@ type File struct {
 
 // Spec describes an image.
 type Spec struct {
+	// Files make the image's one layer; Layer, when set, is that layer instead (built once with
+	// NewLayer and shared by images that differ only in their configuration).
 	Files      []File
+	Layer      v1.Layer
 	Entrypoint []string
 	Cmd        []string
 	// Env is KEY=VALUE pairs baked into the image configuration.
@@ -54,12 +57,16 @@ type Spec struct {
 	OS, Architecture string
 }
 
-// Build assembles the image in memory; the same Spec gives the same digest.
-func Build(spec Spec) (v1.Image, error) {
-	if len(spec.Files) == 0 {
+// Layer is an image layer (go-containerregistry's v1.Layer).
+type Layer = v1.Layer
+
+// NewLayer builds the deterministic layer of files (sorted, owned by root, every entry at
+// created) once, its digest computed once: images sharing it (Spec.Layer) share the blob.
+func NewLayer(files []File, created time.Time) (v1.Layer, error) {
+	if len(files) == 0 {
 		return nil, outcome.UsageErrorf("image: no files")
 	}
-	layerBytes, err := layerTar(spec.Files, spec.Created)
+	layerBytes, err := layerTar(files, created)
 	if err != nil {
 		return nil, err
 	}
@@ -69,9 +76,23 @@ func Build(spec Spec) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image layer: %w", err)
 	}
+	return layer, nil
+}
+
+// Build assembles the image in memory; the same Spec gives the same digest.
+func Build(spec Spec) (v1.Image, error) {
+	layer := spec.Layer
+	if layer == nil {
+		var err error
+		if layer, err = NewLayer(spec.Files, spec.Created); err != nil {
+			return nil, err
+		}
+	} else if len(spec.Files) > 0 {
+		return nil, outcome.UsageErrorf("image: give the files or a layer, not both")
+	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
+	img, err := mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.OCILayer, History: v1.History{
 		Created: v1.Time{Time: spec.Created.UTC()}, CreatedBy: "mero-release ociimage",
 	}})
 	if err != nil {

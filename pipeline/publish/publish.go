@@ -222,8 +222,24 @@ func collect(ctx context.Context, in Input) ([]local, error) {
 	return assets, nil
 }
 
-// upload sends every asset with bounded concurrency and reports every failure.
+// upload sends every asset with bounded concurrency and reports every failure. A store that
+// takes a batch (the directory store) gets every asset in one call and updates its metadata once.
 func upload(ctx context.Context, st store.Store, tag string, assets []local, in Input) error {
+	if b, ok := st.(store.BatchUploader); ok {
+		uploads := make([]store.Upload, len(assets))
+		for i, a := range assets {
+			uploads[i] = store.Upload{Name: a.name, Size: a.size, Open: func() (io.ReadCloser, error) { return os.Open(a.path) }}
+		}
+		if err := b.UploadAssets(ctx, tag, uploads); err != nil {
+			if errors.Is(err, store.ErrAssetConflict) {
+				err = outcome.VerificationErrorf("the draft already holds different content (delete it from the draft, or fix the local file): %w", err)
+			}
+			in.Log.Failf("%s: upload: %v", tag, err)
+			return fmt.Errorf("publish %s: upload failed, the draft is left unpublished (rerun to resume): %w", tag, err)
+		}
+		in.Log.Infof("publish %s: %d assets uploaded", tag, len(assets))
+		return nil
+	}
 	n := in.Concurrency
 	if n == 0 {
 		n = DefaultConcurrency

@@ -49,6 +49,28 @@ func (o Overlay) UploadAsset(ctx context.Context, tag, name string, content io.R
 	return o.Top.UploadAsset(ctx, tag, name, content, size)
 }
 
+// UploadAssets uploads a batch to Top, in one operation when Top is a BatchUploader.
+func (o Overlay) UploadAssets(ctx context.Context, tag string, uploads []Upload) error {
+	if b, ok := o.Top.(BatchUploader); ok {
+		return b.UploadAssets(ctx, tag, uploads)
+	}
+	var errs []error
+	for _, u := range uploads {
+		errs = append(errs, uploadOne(ctx, o.Top, tag, u))
+	}
+	return errors.Join(errs...)
+}
+
+// uploadOne opens one upload's content and sends it with UploadAsset.
+func uploadOne(ctx context.Context, st Store, tag string, u Upload) error {
+	rc, err := u.Open()
+	if err != nil {
+		return fmt.Errorf("upload %s/%s: %w", tag, u.Name, err)
+	}
+	defer rc.Close()
+	return st.UploadAsset(ctx, tag, u.Name, rc, u.Size)
+}
+
 // OpenAsset opens the asset of the release in Top when Top has that release, else from Base.
 // A release is never mixed from both stores.
 func (o Overlay) OpenAsset(ctx context.Context, tag, name string) (io.ReadCloser, error) {

@@ -67,3 +67,18 @@ type Store interface {
 	// Publish turns a draft into a published release.
 	Publish(ctx context.Context, tag string, opts PublishOptions) error
 }
+
+// Upload is one asset of a batch upload: its name, exact size and how to open its content.
+type Upload struct {
+	Name string
+	Size int64
+	// Open is called once, when the content is read; the uploader closes what it returns.
+	Open func() (io.ReadCloser, error)
+}
+
+// BatchUploader is a Store that adds many assets to a draft in one operation, updating the
+// release's metadata once (the directory store). Each asset follows UploadAsset's rules; the
+// error joins one error per failed asset and the others are kept.
+type BatchUploader interface {
+	UploadAssets(ctx context.Context, tag string, uploads []Upload) error
+}

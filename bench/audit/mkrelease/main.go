@@ -1,7 +1,9 @@
 // Command mkrelease builds a large, correctly key-signed mero-tee release in a directory store
 // for bench/audit/run.sh: the four content assets of a node-image release filled with
 // pseudo-random bytes (MiB in total), checksums.sha256 and a Sigstore bundle for every signed
-// file. It writes the public key to -key-out and prints the store's asset directory.
+// file. With -extra N it adds N more assets of -extra-kib KiB each, listed in checksums.sha256
+// (the audit hashes them and warns that they are not expected assets): the linearity check.
+// It writes the public key to -key-out and prints the store's asset directory.
 package main
 
 import (
@@ -28,14 +30,16 @@ func main() {
 	tagText := flag.String("tag", "mero-tee-v1.0.0", "release tag (a mero-tee tag: no policies to generate)")
 	mib := flag.Int64("mib", 1024, "total size of the content assets in MiB")
 	keyOut := flag.String("key-out", "", "where to write the public key (cosign.pub)")
+	extra := flag.Int("extra", 0, "extra assets listed in checksums.sha256")
+	extraKiB := flag.Int64("extra-kib", 256, "size of each extra asset in KiB")
 	flag.Parse()
-	if err := build(context.Background(), *storeDir, *tagText, *mib, *keyOut); err != nil {
+	if err := build(context.Background(), *storeDir, *tagText, *mib, *keyOut, *extra, *extraKiB); err != nil {
 		fmt.Fprintln(os.Stderr, "[ERROR]", err)
 		os.Exit(1)
 	}
 }
 
-func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut string) error {
+func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut string, extra int, extraKiB int64) error {
 	if storeDir == "" || keyOut == "" || mib <= 0 {
 		return fmt.Errorf("-store, -key-out and a positive -mib are required")
 	}
@@ -69,6 +73,16 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 		}
 		sums.Entries = append(sums.Entries, checksum.Entry{Name: name, SHA256: sum})
 	}
+	all := release.ExpectedAssets(tag.Family).All()
+	for i := range extra {
+		name := fmt.Sprintf("extra-%05d.bin", i)
+		sum, err := writeRandom(filepath.Join(staging, name), extraKiB<<10, uint64(1000+i))
+		if err != nil {
+			return err
+		}
+		sums.Entries = append(sums.Entries, checksum.Entry{Name: name, SHA256: sum})
+		all = append(all, name)
+	}
 	if err := os.WriteFile(filepath.Join(staging, release.ChecksumsFile), sums.Marshal(), 0o644); err != nil {
 		return err
 	}
@@ -89,10 +103,18 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 	if _, err := st.CreateDraft(ctx, store.DraftSpec{Tag: tag.String()}); err != nil {
 		return err
 	}
-	for _, name := range release.ExpectedAssets(tag.Family).All() {
-		if err := upload(ctx, st, tag.String(), filepath.Join(staging, name)); err != nil {
-			return fmt.Errorf("upload %s: %w", name, err)
+	var uploads []store.Upload
+	for _, name := range all {
+		info, err := os.Stat(filepath.Join(staging, name))
+		if err != nil {
+			return err
 		}
+		uploads = append(uploads, store.Upload{Name: name, Size: info.Size(), Open: func() (io.ReadCloser, error) {
+			return os.Open(filepath.Join(staging, name))
+		}})
+	}
+	if err := st.UploadAssets(ctx, tag.String(), uploads); err != nil {
+		return err
 	}
 	if err := st.Publish(ctx, tag.String(), store.PublishOptions{Latest: true}); err != nil {
 		return err
@@ -118,17 +140,4 @@ func writeRandom(path string, size int64, seed uint64) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
-}
-
-func upload(ctx context.Context, st store.Store, tag, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	return st.UploadAsset(ctx, tag, filepath.Base(path), f, info.Size())
 }

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -45,10 +46,35 @@ const (
 )
 
 // Store is a release store in a local directory. It is safe for concurrent use.
+//
+// Each release.json is parsed once and kept in memory with an index of its assets; a stat of
+// the file (same file, size and modification time) tells whether another process replaced it
+// since, so that opening or checking an asset costs no re-read and an operation over n assets
+// stays linear.
 type Store struct {
 	root string
 	now  func() time.Time
 	mu   sync.Mutex // serialises metadata changes of this Store value
+
+	cacheMu sync.Mutex
+	cache   map[string]*cachedRecord // tag → the last release.json read or written
+}
+
+// cachedRecord is a parsed release.json, the file it was read from and an index of its
+// assets. It is never modified once cached: readers share it, writers cache a new one.
+type cachedRecord struct {
+	info  fs.FileInfo
+	rec   *record
+	index map[string]int // asset name → position in rec.Assets
+}
+
+// asset returns the record of the named asset.
+func (c *cachedRecord) asset(name string) (store.Asset, bool) {
+	i, ok := c.index[name]
+	if !ok {
+		return store.Asset{}, false
+	}
+	return c.rec.Assets[i], true
 }
 
 // Option configures a Store.
@@ -65,7 +91,7 @@ func New(root string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("directory store %s: %w", root, err)
 	}
-	s := &Store{root: root, now: time.Now}
+	s := &Store{root: root, now: time.Now, cache: map[string]*cachedRecord{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -108,9 +134,35 @@ func (s *Store) assetPath(tag, name string) string {
 	return filepath.Join(s.root, tag, assetsDir, name)
 }
 
-// readRecord loads release.json of tag; a missing release is store.ErrNotFound.
+// readRecord returns a copy of release.json of tag that the caller may change; a missing
+// release is store.ErrNotFound.
 func (s *Store) readRecord(tag string) (*record, error) {
+	c, err := s.loadRecord(tag)
+	if err != nil {
+		return nil, err
+	}
+	r := *c.rec
+	r.Assets = slices.Clone(c.rec.Assets)
+	return &r, nil
+}
+
+// loadRecord returns release.json of tag, parsed once and then served from the cache while
+// the file on disk is the one that was parsed. The result is shared: never modify it.
+func (s *Store) loadRecord(tag string) (*cachedRecord, error) {
 	path := filepath.Join(s.releaseDir(tag), metadataFile)
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("release %s: %w", tag, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", tag, err)
+	}
+	s.cacheMu.Lock()
+	c := s.cache[tag]
+	s.cacheMu.Unlock()
+	if c != nil && sameFile(c.info, info) {
+		return c, nil
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("release %s: %w", tag, store.ErrNotFound)
@@ -125,10 +177,36 @@ func (s *Store) readRecord(tag string) (*record, error) {
 	if r.Tag != tag {
 		return nil, fmt.Errorf("release %s: %s names tag %q", tag, path, r.Tag)
 	}
-	return &r, nil
+	// Were the file replaced between the stat and the read, the next stat differs from info
+	// and the new file is read then: a record is never kept under a newer file's stat.
+	return s.remember(info, &r), nil
 }
 
-// writeRecord replaces release.json of r.Tag atomically.
+// remember caches r as the content of the release.json described by info.
+func (s *Store) remember(info fs.FileInfo, r *record) *cachedRecord {
+	c := newCachedRecord(info, r)
+	s.cacheMu.Lock()
+	s.cache[r.Tag] = c
+	s.cacheMu.Unlock()
+	return c
+}
+
+func newCachedRecord(info fs.FileInfo, r *record) *cachedRecord {
+	c := &cachedRecord{info: info, rec: r, index: make(map[string]int, len(r.Assets))}
+	for i, a := range r.Assets {
+		c.index[a.Name] = i
+	}
+	return c
+}
+
+// sameFile reports whether two stats describe the same unchanged file: release.json is only
+// ever replaced by a rename, which gives it a new inode, a new modification time or both.
+func sameFile(a, b fs.FileInfo) bool {
+	return a != nil && os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// writeRecord replaces release.json of r.Tag atomically and caches r, which the caller must
+// not change afterwards.
 func (s *Store) writeRecord(r *record) error {
 	slices.SortFunc(r.Assets, func(a, b store.Asset) int { return strings.Compare(a.Name, b.Name) })
 	data, err := json.MarshalIndent(r, "", "  ")
@@ -136,8 +214,12 @@ func (s *Store) writeRecord(r *record) error {
 		return fmt.Errorf("encode release %s: %w", r.Tag, err)
 	}
 	data = append(data, '\n')
-	if err := writeFileAtomic(s.releaseDir(r.Tag), metadataFile, data); err != nil {
+	dir := s.releaseDir(r.Tag)
+	if err := writeFileAtomic(dir, metadataFile, data); err != nil {
 		return fmt.Errorf("write release %s: %w", r.Tag, err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, metadataFile)); err == nil {
+		s.remember(info, r)
 	}
 	return nil
 }
@@ -219,7 +301,7 @@ func (s *Store) CreateDraft(ctx context.Context, spec store.DraftSpec) (*store.R
 	if err := s.writeRecord(r); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return s.readRecord(spec.Tag)
 }
 
 // UploadAsset adds an asset to a draft. The content must be exactly size bytes. Uploading the
@@ -227,69 +309,155 @@ func (s *Store) CreateDraft(ctx context.Context, spec store.DraftSpec) (*store.R
 // Uploads of different assets may run concurrently; the bytes are staged in a temporary file
 // outside the lock and only the final check-and-rename is serialised.
 func (s *Store) UploadAsset(ctx context.Context, tag, name string, content io.Reader, size int64) error {
+	open := func() (io.ReadCloser, error) { return io.NopCloser(content), nil }
+	return s.UploadAssets(ctx, tag, []store.Upload{{Name: name, Size: size, Open: open}})
+}
+
+// stagedUpload is one upload of a batch whose bytes are in a temporary file.
+type stagedUpload struct {
+	store.Upload
+	tmp, sum string
+	err      error
+}
+
+// UploadAssets adds many assets to a draft with one update of release.json: every content is
+// staged (hashed into a temporary file) outside the lock, with bounded concurrency, then one
+// locked step checks each against the release, renames it into place and writes the record
+// once. Each asset follows UploadAsset's rules; the error joins one error per failed asset and
+// the others are kept.
+func (s *Store) UploadAssets(ctx context.Context, tag string, uploads []store.Upload) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := ValidateName("tag", tag); err != nil {
 		return err
 	}
-	if err := ValidateName("asset", name); err != nil {
-		return err
+	seen := make(map[string]bool, len(uploads))
+	for _, u := range uploads {
+		if err := ValidateName("asset", u.Name); err != nil {
+			return err
+		}
+		if u.Size < 0 {
+			return outcome.UsageErrorf("upload %s/%s: size %d is negative", tag, u.Name, u.Size)
+		}
+		if seen[u.Name] {
+			return outcome.UsageErrorf("upload %s/%s: given twice in one batch", tag, u.Name)
+		}
+		seen[u.Name] = true
 	}
-	if size < 0 {
-		return outcome.UsageErrorf("upload %s/%s: size %d is negative", tag, name, size)
+	if len(uploads) == 0 {
+		return nil
 	}
-	r, err := s.readRecord(tag)
+	c, err := s.loadRecord(tag)
 	if err != nil {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, err)
+		return fmt.Errorf("upload %s/%s: %w", tag, uploads[0].Name, err)
 	}
-	if !r.Draft {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, ErrPublished)
+	if !c.rec.Draft {
+		return fmt.Errorf("upload %s/%s: %w", tag, uploads[0].Name, ErrPublished)
 	}
 	dir := filepath.Join(s.releaseDir(tag), assetsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, err)
+		return fmt.Errorf("upload %s: %w", tag, err)
 	}
-	tmp, sum, err := stage(ctx, dir, name, content, size)
-	if err != nil {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, err)
-	}
-	defer os.Remove(tmp) // no-op once renamed
+	staged := s.stageAll(ctx, dir, uploads)
+	defer func() {
+		for _, st := range staged {
+			if st.tmp != "" {
+				os.Remove(st.tmp) // no-op once renamed
+			}
+		}
+	}()
 
 	unlock, err := s.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	r, err = s.readRecord(tag) // re-read under the lock: another upload or a publish may have run
+	r, err := s.readRecord(tag) // re-read under the lock: another upload or a publish may have run
 	if err != nil {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, err)
+		return fmt.Errorf("upload %s/%s: %w", tag, uploads[0].Name, err)
 	}
 	if !r.Draft {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, ErrPublished)
+		return fmt.Errorf("upload %s/%s: %w", tag, uploads[0].Name, ErrPublished)
 	}
-	final := filepath.Join(dir, name)
-	if i := slices.IndexFunc(r.Assets, func(a store.Asset) bool { return a.Name == name }); i >= 0 {
-		if r.Assets[i].SHA256 == sum && r.Assets[i].Size == size {
-			if _, err := os.Stat(final); err == nil {
-				return nil // same content: keep the existing asset
-			}
-		} else {
-			return fmt.Errorf("upload %s/%s: sha256 %s, stored %s: %w", tag, name, sum, r.Assets[i].SHA256, store.ErrAssetConflict)
+	index := make(map[string]int, len(r.Assets))
+	for i, a := range r.Assets {
+		index[a.Name] = i
+	}
+	var errs []error
+	renamed := false
+	for _, st := range staged {
+		added, err := s.commit(r, index, dir, st)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upload %s/%s: %w", tag, st.Name, err))
 		}
-	} else if existing, err := fileSHA256(final); err == nil && existing != sum {
+		renamed = renamed || added
+	}
+	if renamed {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("upload %s: %w", tag, err)
+		}
+		if err := s.writeRecord(r); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stageAll stages every upload into a temporary file of dir, a few at a time.
+func (s *Store) stageAll(ctx context.Context, dir string, uploads []store.Upload) []*stagedUpload {
+	staged := make([]*stagedUpload, len(uploads))
+	sem := make(chan struct{}, min(len(uploads), max(2, runtime.GOMAXPROCS(0))))
+	var wg sync.WaitGroup
+	for i, u := range uploads {
+		st := &stagedUpload{Upload: u}
+		staged[i] = st
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			rc, err := u.Open()
+			if err != nil {
+				st.err = err
+				return
+			}
+			defer rc.Close()
+			st.tmp, st.sum, st.err = stage(ctx, dir, u.Name, rc, u.Size)
+		})
+	}
+	wg.Wait()
+	return staged
+}
+
+// commit moves one staged upload into place and records it in r (the caller holds the lock
+// and writes r). It reports whether r changed.
+func (s *Store) commit(r *record, index map[string]int, dir string, st *stagedUpload) (bool, error) {
+	if st.err != nil {
+		return false, st.err
+	}
+	final := filepath.Join(dir, st.Name)
+	if i, ok := index[st.Name]; ok {
+		if r.Assets[i].SHA256 != st.sum || r.Assets[i].Size != st.Size {
+			return false, fmt.Errorf("sha256 %s, stored %s: %w", st.sum, r.Assets[i].SHA256, store.ErrAssetConflict)
+		}
+		if _, err := os.Stat(final); err == nil {
+			return false, nil // same content: keep the existing asset
+		}
+	} else if existing, err := fileSHA256(final); err == nil && existing != st.sum {
 		// a file left by an interrupted run between rename and metadata update
-		return fmt.Errorf("upload %s/%s: sha256 %s, stored file %s: %w", tag, name, sum, existing, store.ErrAssetConflict)
+		return false, fmt.Errorf("sha256 %s, stored file %s: %w", st.sum, existing, store.ErrAssetConflict)
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, err)
+	if err := os.Rename(st.tmp, final); err != nil {
+		return false, err
 	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("upload %s/%s: %w", tag, name, err)
+	st.tmp = ""
+	a := store.Asset{Name: st.Name, Size: st.Size, SHA256: st.sum}
+	if i, ok := index[st.Name]; ok {
+		r.Assets[i] = a
+	} else {
+		index[st.Name] = len(r.Assets)
+		r.Assets = append(r.Assets, a)
 	}
-	r.Assets = slices.DeleteFunc(r.Assets, func(a store.Asset) bool { return a.Name == name })
-	r.Assets = append(r.Assets, store.Asset{Name: name, Size: size, SHA256: sum})
-	return s.writeRecord(r)
+	return true, nil
 }
 
 // OpenAsset opens an asset of a draft or published release.
@@ -303,11 +471,11 @@ func (s *Store) OpenAsset(ctx context.Context, tag, name string) (io.ReadCloser,
 	if err := ValidateName("asset", name); err != nil {
 		return nil, err
 	}
-	r, err := s.readRecord(tag)
+	c, err := s.loadRecord(tag)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", tag, name, err)
 	}
-	if !slices.ContainsFunc(r.Assets, func(a store.Asset) bool { return a.Name == name }) {
+	if _, ok := c.asset(name); !ok {
 		return nil, fmt.Errorf("open %s/%s: asset %w", tag, name, store.ErrNotFound)
 	}
 	f, err := os.Open(s.assetPath(tag, name))

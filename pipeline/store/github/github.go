@@ -79,8 +79,9 @@ type Store struct {
 	tempDir     string
 	download    *http.Client
 
-	mu  sync.Mutex
-	ids map[string]int64 // tag → release ID, learnt by lookups
+	mu     sync.Mutex
+	ids    map[string]int64             // tag → release ID, learnt by lookups
+	assets map[int64][]*gh.ReleaseAsset // release ID → its assets as last listed or uploaded
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,7 +97,7 @@ func New(o Options) (*Store, error) {
 	s := &Store{
 		owner: o.Owner, repo: o.Repo, client: o.Client, retry: o.Retry,
 		minRate: o.MinUploadRate, tempDir: o.TempDir, download: o.DownloadClient,
-		ids: map[string]int64{},
+		ids: map[string]int64{}, assets: map[int64][]*gh.ReleaseAsset{},
 	}
 	if s.minRate <= 0 {
 		s.minRate = DefaultMinUploadRate
@@ -236,16 +237,23 @@ func (s *Store) UploadAsset(ctx context.Context, tag, name string, content io.Re
 	}
 	timeout := max(s.retry.withDefaults().AttemptTimeout, time.Duration(size/s.minRate)*time.Second)
 	what := fmt.Sprintf("upload %s/%s", tag, name)
-	return s.retry.DoTimeout(ctx, what, timeout, func(ctx context.Context, _ int) error {
-		return s.uploadAttempt(ctx, r.ID, name, src)
+	return s.retry.DoTimeout(ctx, what, timeout, func(ctx context.Context, attempt int) error {
+		return s.uploadAttempt(ctx, r.ID, name, src, attempt)
 	})
 }
 
-// uploadAttempt is one try: look at what is there, clean up a broken upload, upload.
-func (s *Store) uploadAttempt(ctx context.Context, id int64, name string, src *staged) error {
-	assets, err := s.listAssetsOnce(ctx, id)
-	if err != nil {
-		return err
+// uploadAttempt is one try: look at what is there, clean up a broken upload, upload. The first
+// attempt looks at the asset list this Store already holds (listed once per operation and
+// kept up to date by its own uploads); a retry lists again, since another writer or a lost
+// answer may have changed the release.
+func (s *Store) uploadAttempt(ctx context.Context, id int64, name string, src *staged, attempt int) error {
+	assets, ok := s.knownAssets(id)
+	if !ok || attempt > 1 {
+		var err error
+		if assets, err = s.listAssetsOnce(ctx, id); err != nil {
+			return err
+		}
+		s.rememberAssets(id, assets)
 	}
 	if i := slices.IndexFunc(assets, func(a *gh.ReleaseAsset) bool { return a.GetName() == name }); i >= 0 {
 		a := assets[i]
@@ -254,6 +262,7 @@ func (s *Store) uploadAttempt(ctx context.Context, id int64, name string, src *s
 			if _, err := s.client.Repositories.DeleteReleaseAsset(ctx, s.owner, s.repo, a.GetID()); err != nil && statusCode(err) != http.StatusNotFound {
 				return err
 			}
+			s.dropAsset(id, a.GetID())
 		} else {
 			same, detail, err := s.sameContent(ctx, a, src.size, src.sum)
 			if err != nil {
@@ -286,7 +295,7 @@ func (s *Store) uploadAttempt(ctx context.Context, id int64, name string, src *s
 	if got == nil {
 		return Retryable(errors.New("upload answered without an asset"))
 	}
-	ok := got.GetState() == AssetStateUploaded && int64(got.GetSize()) == src.size
+	ok = got.GetState() == AssetStateUploaded && int64(got.GetSize()) == src.size
 	if d, has := digestOf(got); has && d != src.sum {
 		ok = false
 	}
@@ -296,6 +305,7 @@ func (s *Store) uploadAttempt(ctx context.Context, id int64, name string, src *s
 		return Retryable(fmt.Errorf("GitHub stored %s as %d bytes (state %q, digest %q), sent %d bytes sha256:%s",
 			name, got.GetSize(), got.GetState(), got.GetDigest(), src.size, src.sum))
 	}
+	s.addAsset(id, got)
 	return nil
 }
 
@@ -340,13 +350,17 @@ func (s *Store) OpenAsset(ctx context.Context, tag, name string) (io.ReadCloser,
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s: %w", tag, name, err)
 	}
-	assets, err := s.listAssets(ctx, r.ID)
-	if err != nil {
-		return nil, fmt.Errorf("open %s/%s: %w", tag, name, err)
+	// The asset list is fetched once per operation (Release lists it; an audit then opens
+	// every asset): a name not in the held list, or a release not listed yet, lists again.
+	isIt := func(a *gh.ReleaseAsset) bool { return a.GetName() == name && a.GetState() == AssetStateUploaded }
+	assets, known := s.knownAssets(r.ID)
+	i := slices.IndexFunc(assets, isIt)
+	if i < 0 || !known {
+		if assets, err = s.listAssets(ctx, r.ID); err != nil {
+			return nil, fmt.Errorf("open %s/%s: %w", tag, name, err)
+		}
+		i = slices.IndexFunc(assets, isIt)
 	}
-	i := slices.IndexFunc(assets, func(a *gh.ReleaseAsset) bool {
-		return a.GetName() == name && a.GetState() == AssetStateUploaded
-	})
 	if i < 0 {
 		return nil, fmt.Errorf("open %s/%s: asset %w", tag, name, store.ErrNotFound)
 	}
@@ -527,7 +541,7 @@ func (s *Store) listReleases(ctx context.Context) ([]*gh.RepositoryRelease, erro
 	return all, nil
 }
 
-// listAssets lists every asset of a release, with retries.
+// listAssets lists every asset of a release, with retries, and keeps the list.
 func (s *Store) listAssets(ctx context.Context, id int64) ([]*gh.ReleaseAsset, error) {
 	var assets []*gh.ReleaseAsset
 	err := s.retry.Do(ctx, fmt.Sprintf("list assets of release %d", id), func(ctx context.Context, _ int) error {
@@ -535,7 +549,44 @@ func (s *Store) listAssets(ctx context.Context, id int64) ([]*gh.ReleaseAsset, e
 		assets, err = s.listAssetsOnce(ctx, id)
 		return err
 	})
+	if err == nil {
+		s.rememberAssets(id, assets)
+	}
 	return assets, err
+}
+
+// knownAssets returns the asset list held for a release; never modify it.
+func (s *Store) knownAssets(id int64) ([]*gh.ReleaseAsset, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	as, ok := s.assets[id]
+	return as, ok
+}
+
+// rememberAssets holds a fresh asset list of a release.
+func (s *Store) rememberAssets(id int64, assets []*gh.ReleaseAsset) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assets[id] = assets
+}
+
+// addAsset records an asset this Store uploaded (the held list is replaced, never changed).
+func (s *Store) addAsset(id int64, a *gh.ReleaseAsset) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if as, ok := s.assets[id]; ok {
+		as = slices.DeleteFunc(slices.Clone(as), func(x *gh.ReleaseAsset) bool { return x.GetName() == a.GetName() })
+		s.assets[id] = append(as, a)
+	}
+}
+
+// dropAsset forgets an asset this Store deleted.
+func (s *Store) dropAsset(id, assetID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if as, ok := s.assets[id]; ok {
+		s.assets[id] = slices.DeleteFunc(slices.Clone(as), func(x *gh.ReleaseAsset) bool { return x.GetID() == assetID })
+	}
 }
 
 // listAssetsOnce lists every asset of a release (all pages) without retries.

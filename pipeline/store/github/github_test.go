@@ -294,7 +294,9 @@ func TestUploadSurvivesFaults(t *testing.T) {
 			}
 			content := strings.Repeat("payload-", 4096)
 			fake.Inject(tc.op, tc.fault)
-			if err := s.UploadAsset(ctx, tag, "asset.bin", strings.NewReader(content), int64(len(content))); err != nil {
+			// another Store value (another process) uploads: it holds no asset list yet and lists
+			up := newStore(t, fake, token, sl)
+			if err := up.UploadAsset(ctx, tag, "asset.bin", strings.NewReader(content), int64(len(content))); err != nil {
 				t.Fatalf("upload: %v", err)
 			}
 			if fake.Pending(tc.op) != 0 {
@@ -564,5 +566,66 @@ func TestNewClientAndRepository(t *testing.T) {
 	}
 	if _, err := ghstore.New(ghstore.Options{Owner: "a", Repo: "b"}); outcome.Code(err) != outcome.Usage {
 		t.Fatalf("New without a client = %v", err)
+	}
+}
+
+// An operation lists a release's assets once: an audit-like read (Release, then every asset)
+// and a publish-like write (CreateDraft, then every upload) make one list call each, and the
+// results are those of a fresh listing.
+func TestAssetsListedOncePerOperation(t *testing.T) {
+	ctx := context.Background()
+	fake, s, _ := setup(t)
+	const tag = "mero-tee-v1.0.0"
+	if _, err := s.CreateDraft(ctx, store.DraftSpec{Tag: tag}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	before := fake.Count(githubtest.OpListAssets)
+	for i := range n {
+		c := fmt.Sprintf("content %d", i)
+		if err := s.UploadAsset(ctx, tag, fmt.Sprintf("a%02d.bin", i), strings.NewReader(c), int64(len(c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// the same content again is kept without a second upload, different content conflicts
+	if err := s.UploadAsset(ctx, tag, "a00.bin", strings.NewReader("content 0"), 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UploadAsset(ctx, tag, "a01.bin", strings.NewReader("changed 1"), 9); !errors.Is(err, store.ErrAssetConflict) {
+		t.Fatalf("different content: %v, want ErrAssetConflict", err)
+	}
+	if got := fake.Count(githubtest.OpListAssets) - before; got != 0 {
+		t.Errorf("%d asset lists during %d uploads after CreateDraft, want 0", got, n)
+	}
+	if got := fake.Count(githubtest.OpUpload); got != n {
+		t.Errorf("%d uploads, want %d", got, n)
+	}
+
+	reader := newStore(t, fake, token, &sleeps{})
+	before = fake.Count(githubtest.OpListAssets)
+	r, err := reader.Release(ctx, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Assets) != n {
+		t.Fatalf("%d assets, want %d", len(r.Assets), n)
+	}
+	for i := range n {
+		if got, want := read(t, reader, tag, fmt.Sprintf("a%02d.bin", i)), fmt.Sprintf("content %d", i); got != want {
+			t.Errorf("a%02d.bin = %q, want %q", i, got, want)
+		}
+	}
+	if got := fake.Count(githubtest.OpListAssets) - before; got != 1 {
+		t.Errorf("%d asset lists for Release and %d opens, want 1", got, n)
+	}
+	// an asset another writer added after the list is still found (a miss lists again)
+	if err := s.UploadAsset(ctx, tag, "late.bin", strings.NewReader("late"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, reader, tag, "late.bin"); got != "late" {
+		t.Errorf("late.bin = %q", got)
+	}
+	if _, err := reader.OpenAsset(ctx, tag, "absent.bin"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("absent asset: %v, want ErrNotFound", err)
 	}
 }
