@@ -421,7 +421,11 @@ func (r *run) dependencyStage(policies func() map[release.Profile]*policy.Policy
 			if err != nil {
 				return err
 			}
-			in := guard.DependencyInput{Tag: r.cfg.Tag, Counterpart: *r.counterpart, Store: r.cfg.Store, Catalog: cat, Proven: r.e2ePassed}
+			in := guard.DependencyInput{Tag: r.cfg.Tag, Counterpart: *r.counterpart, Store: r.cfg.Store, Catalog: cat, Proven: r.e2ePassed,
+				// the node releases' published-mrtds.json, verified before the guard trusts them
+				ReadMeasurements: func(ctx context.Context, tag release.Tag) (*measure.Published, error) {
+					return readPublishedFrom(ctx, r.cfg.Store, tag, r.cfg.Audit)
+				}}
 			if r.e2ePassed {
 				in.ProvenBy = "E2E passed for " + r.cfg.Tag.String()
 				if r.candidatePolicies != nil {

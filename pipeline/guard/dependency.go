@@ -37,6 +37,11 @@ type DependencyInput struct {
 	// Policies are the attestation policies being released, by profile (KMS releases only).
 	// Their allowlists are checked against the counterpart's published-mrtds.json.
 	Policies map[release.Profile]*policy.Policy
+	// ReadMeasurements, when set, reads a node release's published-mrtds.json in place of a
+	// plain read from Store: the release pipeline passes its verified read (bundle by the
+	// expected signer, digest against the signed checksums.sha256), so counterpart material
+	// is never used unverified. A missing asset is exit 11, a failed verification exit 10.
+	ReadMeasurements func(ctx context.Context, tag release.Tag) (*measure.Published, error)
 }
 
 // Check names of the dependency guard; per-profile checks append " (profile)".
@@ -74,7 +79,10 @@ func Dependency(ctx context.Context, in DependencyInput) (Report, error) {
 	if in.Tag.Family == release.Node {
 		kms, node = node, kms
 	}
-	d := &depState{ctx: ctx, st: in.Store, published: map[string]*measure.Published{}}
+	d := &depState{ctx: ctx, st: in.Store, read: storeRead(in.Store), published: map[string]*measure.Published{}}
+	if in.ReadMeasurements != nil {
+		d.read = verifiedRead(in.ReadMeasurements)
+	}
 
 	// (a) the counterpart is published
 	counterpartOK, err := d.checkPublished(&r, CheckCounterpart, in.Counterpart, "counterpart")
@@ -155,6 +163,7 @@ func sortProfiles(ps []release.Profile) {
 type depState struct {
 	ctx       context.Context
 	st        store.Store
+	read      readFunc
 	published map[string]*measure.Published // by tag; nil value: not available
 }
 
@@ -188,27 +197,61 @@ func (d *depState) measurements(tag release.Tag) (pub *measure.Published, proble
 		return p, "", nil, nil
 	}
 	d.published[key] = nil
-	rc, err := d.st.OpenAsset(d.ctx, key, release.PublishedMRTDsFile)
-	if errors.Is(err, store.ErrNotFound) {
-		problem := fmt.Sprintf("release %s has no %s", tag, release.PublishedMRTDsFile)
-		return nil, problem, outcome.MissingAssetErrorf("dependency guard: %s", problem), nil
-	}
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("dependency guard: open %s of %s: %w", release.PublishedMRTDsFile, tag, err)
-	}
-	defer rc.Close()
-	pub, err = measure.ReadPublished(rc)
-	if err != nil {
-		if outcome.Is(err, outcome.KindVerification) {
-			return nil, fmt.Sprintf("%s of %s: %v", release.PublishedMRTDsFile, tag, err), nil, nil
-		}
-		return nil, "", nil, fmt.Errorf("dependency guard: read %s of %s: %w", release.PublishedMRTDsFile, tag, err)
+	pub, problem, missingErr, err = d.read(d.ctx, tag)
+	if pub == nil {
+		return nil, problem, missingErr, err
 	}
 	if pub.Family != release.Node || pub.Version != tag.Version.String() {
 		return nil, fmt.Sprintf("%s of %s describes %s %s", release.PublishedMRTDsFile, tag, pub.Family, pub.Version), nil, nil
 	}
 	d.published[key] = pub
 	return pub, "", nil, nil
+}
+
+// readFunc is how measurements reads a node release's published-mrtds.json: through the
+// caller's verified read when given, else directly from the store. pub is nil when it is not
+// available; problem, missingErr and err are as in measurements.
+type readFunc func(ctx context.Context, tag release.Tag) (pub *measure.Published, problem string, missingErr error, err error)
+
+// verifiedRead adapts DependencyInput.ReadMeasurements: a missing asset is exit 11, a failed
+// verification a failed check.
+func verifiedRead(read func(ctx context.Context, tag release.Tag) (*measure.Published, error)) readFunc {
+	return func(ctx context.Context, tag release.Tag) (*measure.Published, string, error, error) {
+		pub, err := read(ctx, tag)
+		switch {
+		case outcome.Is(err, outcome.KindMissingAsset):
+			problem := fmt.Sprintf("%s of %s: %v", release.PublishedMRTDsFile, tag, err)
+			return nil, problem, outcome.MissingAssetErrorf("dependency guard: %s", problem), nil
+		case outcome.Is(err, outcome.KindVerification):
+			return nil, fmt.Sprintf("%s of %s did not verify: %v", release.PublishedMRTDsFile, tag, err), nil, nil
+		case err != nil:
+			return nil, "", nil, fmt.Errorf("dependency guard: read %s of %s: %w", release.PublishedMRTDsFile, tag, err)
+		}
+		return pub, "", nil, nil
+	}
+}
+
+// storeRead reads published-mrtds.json from the store as it is.
+func storeRead(st store.Store) readFunc {
+	return func(ctx context.Context, tag release.Tag) (*measure.Published, string, error, error) {
+		rc, err := st.OpenAsset(ctx, tag.String(), release.PublishedMRTDsFile)
+		if errors.Is(err, store.ErrNotFound) {
+			problem := fmt.Sprintf("release %s has no %s", tag, release.PublishedMRTDsFile)
+			return nil, problem, outcome.MissingAssetErrorf("dependency guard: %s", problem), nil
+		}
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("dependency guard: open %s of %s: %w", release.PublishedMRTDsFile, tag, err)
+		}
+		defer rc.Close()
+		pub, err := measure.ReadPublished(rc)
+		if err != nil {
+			if outcome.Is(err, outcome.KindVerification) {
+				return nil, fmt.Sprintf("%s of %s: %v", release.PublishedMRTDsFile, tag, err), nil, nil
+			}
+			return nil, "", nil, fmt.Errorf("dependency guard: read %s of %s: %w", release.PublishedMRTDsFile, tag, err)
+		}
+		return pub, "", nil, nil
+	}
 }
 
 // policyChecks runs the measurement checks of one profile's policy.

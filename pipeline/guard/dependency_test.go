@@ -300,3 +300,48 @@ func TestReportLog(t *testing.T) {
 		t.Fatalf("empty verdict = %v", err)
 	}
 }
+
+// TestDependencyVerifiedRead: with ReadMeasurements the guard trusts only what that read returns
+// (the pipeline's verified read): a failed verification fails the measurement check (exit 10)
+// and a missing asset is exit 11; the store's own copy is never read.
+func TestDependencyVerifiedRead(t *testing.T) {
+	fx := newDepFixture(t)
+	kms := release.MustParseTag("mero-kms-v1.3.0")
+	node := release.MustParseTag("mero-tee-v1.2.0")
+	ready := policies(t, nodeMeasurements("1.2.0"))
+	for _, tc := range []struct {
+		name string
+		read func(ctx context.Context, tag release.Tag) (*measure.Published, error)
+		code int
+		want string
+	}{
+		{"verified", func(context.Context, release.Tag) (*measure.Published, error) { return nodeMeasurements("1.2.0"), nil },
+			outcome.OK, "PASS policy measurements (debug)"},
+		{"bad signature", func(_ context.Context, tag release.Tag) (*measure.Published, error) {
+			return nil, outcome.VerificationErrorf("%s: bundle of published-mrtds.json: signature does not verify", tag)
+		}, outcome.VerificationFailed, "did not verify: mero-tee-v1.2.0: bundle of published-mrtds.json: signature does not verify"},
+		{"missing", func(_ context.Context, tag release.Tag) (*measure.Published, error) {
+			return nil, outcome.MissingAssetErrorf("release %s has no published-mrtds.json.sigstore.json", tag)
+		}, outcome.MissingAsset, "has no published-mrtds.json.sigstore.json"},
+		{"store down", func(context.Context, release.Tag) (*measure.Published, error) { return nil, errors.New("connection reset") },
+			outcome.General, "connection reset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Dependency(context.Background(), DependencyInput{Tag: kms, Counterpart: node, Store: fx.store, Catalog: fx.catalog,
+				Policies: ready, ReadMeasurements: tc.read})
+			if got := outcome.Code(err); got != tc.code {
+				t.Fatalf("exit %d, want %d: %v", got, tc.code, err)
+			}
+			all := statuses(rep)
+			if err != nil {
+				all += err.Error()
+			}
+			for _, c := range rep.Checks {
+				all += "\n" + c.String()
+			}
+			if !strings.Contains(all, tc.want) {
+				t.Fatalf("no %q in\n%s", tc.want, all)
+			}
+		})
+	}
+}
