@@ -323,7 +323,9 @@ func TestDependencyVerifiedRead(t *testing.T) {
 		{"missing", func(_ context.Context, tag release.Tag) (*measure.Published, error) {
 			return nil, outcome.MissingAssetErrorf("release %s has no published-mrtds.json.sigstore.json", tag)
 		}, outcome.MissingAsset, "has no published-mrtds.json.sigstore.json"},
-		{"store down", func(context.Context, release.Tag) (*measure.Published, error) { return nil, errors.New("connection reset") },
+		{"store down", func(context.Context, release.Tag) (*measure.Published, error) {
+			return nil, errors.New("connection reset")
+		},
 			outcome.General, "connection reset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
