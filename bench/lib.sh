@@ -63,3 +63,16 @@ compare() {
   echo "$name_a / $name_b: min $rmin median $rmed (goal $op $goal, $rounds interleaved rounds) $verdict"
   [ "$verdict" = PASS ] || return 10
 }
+
+# bench_cosign — sets $cosign to cosign v2.6.1 in $COSIGN_CACHE (default
+# /var/cache/mero-release/bin, where scripts/ci/cosign-interop.sh installs it), installing it there
+# once when it is missing; exit 1 when it cannot.
+bench_cosign() {
+  local version=v2.6.1 cache=${COSIGN_CACHE:-/var/cache/mero-release/bin}
+  cosign="$cache/cosign"
+  if ! { [ -x "$cosign" ] && "$cosign" version 2>/dev/null | grep -q "GitVersion: *$version\$"; }; then
+    echo "[INFO] installing cosign $version into $cache (one-time, several minutes)" >&2
+    mkdir -p "$cache" && GOBIN="$cache" go install "github.com/sigstore/cosign/v2/cmd/cosign@$version" \
+      || { echo "[ERROR] cannot install cosign" >&2; exit 1; }
+  fi
+}

@@ -13,19 +13,13 @@ set -euo pipefail
 
 n=${BENCH_BUNDLES:-200}
 rounds=${BENCH_ROUNDS:-5}
-COSIGN_VERSION=v2.6.1
-cache=${COSIGN_CACHE:-/var/cache/mero-release/bin}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$repo/bench/lib.sh"
 info() { echo "[INFO] $*" >&2; }
 die() { echo "[ERROR] $*" >&2; exit 1; }
 
-cosign="$cache/cosign"
-if ! { [ -x "$cosign" ] && "$cosign" version 2>/dev/null | grep -q "GitVersion: *$COSIGN_VERSION\$"; }; then
-  info "installing cosign $COSIGN_VERSION into $cache (one-time, several minutes)"
-  mkdir -p "$cache" && GOBIN="$cache" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION" || die "cannot install cosign"
-fi
+bench_cosign
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mero-sign-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
