@@ -56,6 +56,7 @@ install -d -m 0755 /etc/default/grub.d
 printf 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT %s"\n' "$cmdline" > /etc/default/grub.d/90-mero.cfg
 if [ "$MERO_PROFILE" = locked-read-only ]; then
   # Drop the base image's console= settings too: no console on the production profile.
+  # shellcheck disable=SC2016 # the command substitution runs in grub's shell when it reads the file
   printf 'GRUB_CMDLINE_LINUX="$(echo "$GRUB_CMDLINE_LINUX" | sed "s/console=[^ ]*//g")"\nGRUB_TERMINAL=console\n' >> /etc/default/grub.d/90-mero.cfg
 fi
 update-grub
@@ -83,7 +84,7 @@ find /var/log -type f -exec truncate -s 0 {} +
 rec=/var/tmp/mero-record
 install -d -m 0700 "$rec"
 dpkg-query -W -f '${binary:Package}\t${Version}\t${Architecture}\t${source:Package}\n' | LC_ALL=C sort > "$rec/packages.tsv"
-kernel=$(ls /boot/vmlinuz-* | sort -V | tail -n 1)
+kernel=$(find /boot -maxdepth 1 -name 'vmlinuz-*' | sort -V | tail -n 1)
 # shellcheck disable=SC1091 # the build VM's os-release
 . /etc/os-release
 dmi() { cat "/sys/class/dmi/id/$1" 2>/dev/null || true; }
