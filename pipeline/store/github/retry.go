@@ -240,7 +240,10 @@ func askedWait(r *http.Response) (time.Duration, bool) {
 	return 0, false
 }
 
-// transientNetwork reports a dropped, refused or timed-out connection.
+// transientNetwork reports a dropped, refused or timed-out connection. A connection the server
+// drops while the request body is still being written can also surface as the transport's own
+// "use of closed network connection" (net.ErrClosed): the transport closed it on reading the
+// server's EOF while the body was being written (seen in CI as a flaky dropped-connection test).
 func transientNetwork(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
@@ -250,5 +253,5 @@ func transientNetwork(err error) bool {
 	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded)
 }
