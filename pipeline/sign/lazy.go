@@ -48,3 +48,12 @@ func (l *Lazy) SignFile(ctx context.Context, path string) ([]byte, error) {
 	}
 	return s.SignFile(ctx, path)
 }
+
+// SignDSSE builds the signer when needed and signs payload as a DSSE envelope.
+func (l *Lazy) SignDSSE(ctx context.Context, payloadType string, payload []byte) ([]byte, error) {
+	s, err := l.signer()
+	if err != nil {
+		return nil, err
+	}
+	return s.SignDSSE(ctx, payloadType, payload)
+}

@@ -33,7 +33,13 @@ type Signer interface {
 	Sign(ctx context.Context, content []byte) ([]byte, error)
 	// SignFile signs the file at path and returns the bundle JSON.
 	SignFile(ctx context.Context, path string) ([]byte, error)
+	// SignDSSE signs payload as a DSSE envelope of payloadType (an in-toto statement:
+	// InTotoPayloadType) and returns the bundle JSON, the envelope in place of a message signature.
+	SignDSSE(ctx context.Context, payloadType string, payload []byte) ([]byte, error)
 }
+
+// InTotoPayloadType is the DSSE payload type of an in-toto statement.
+const InTotoPayloadType = "application/vnd.in-toto+json"
 
 // readArtifact reads a file to sign; a missing file is a missing-asset error.
 func readArtifact(path string) ([]byte, error) {
@@ -106,11 +112,24 @@ func (s *KeySigner) PublicKey() crypto.PublicKey { return s.pub }
 
 // Sign signs content with the key (and records it in Rekor when configured).
 func (s *KeySigner) Sign(ctx context.Context, content []byte) ([]byte, error) {
+	return s.bundle(ctx, &sgsign.PlainData{Data: content})
+}
+
+// SignDSSE signs payload as a DSSE envelope with the key (recorded in Rekor when configured).
+func (s *KeySigner) SignDSSE(ctx context.Context, payloadType string, payload []byte) ([]byte, error) {
+	if payloadType == "" {
+		return nil, outcome.UsageErrorf("key sign: a DSSE envelope needs a payload type")
+	}
+	return s.bundle(ctx, &sgsign.DSSEData{Data: payload, PayloadType: payloadType})
+}
+
+// bundle signs content (a message or a DSSE envelope) into a bundle.
+func (s *KeySigner) bundle(ctx context.Context, content sgsign.Content) ([]byte, error) {
 	opts := sgsign.BundleOptions{Context: ctx}
 	if s.opts.RekorURL != "" {
 		opts.TransparencyLogs = []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: s.opts.RekorURL, Timeout: s.opts.Timeout})}
 	}
-	b, err := sgsign.Bundle(&sgsign.PlainData{Data: content}, s.keypair, opts)
+	b, err := sgsign.Bundle(content, s.keypair, opts)
 	if err != nil {
 		return nil, fmt.Errorf("key sign: %w", err)
 	}
@@ -198,6 +217,20 @@ func NewKeylessSigner(opts KeylessOptions) (*KeylessSigner, error) {
 
 // Sign obtains (or reuses) the certificate, signs content and records it in Rekor.
 func (s *KeylessSigner) Sign(ctx context.Context, content []byte) ([]byte, error) {
+	return s.bundle(ctx, &sgsign.PlainData{Data: content})
+}
+
+// SignDSSE obtains (or reuses) the certificate, signs payload as a DSSE envelope and records
+// it in Rekor (a dsse entry).
+func (s *KeylessSigner) SignDSSE(ctx context.Context, payloadType string, payload []byte) ([]byte, error) {
+	if payloadType == "" {
+		return nil, outcome.UsageErrorf("keyless sign: a DSSE envelope needs a payload type")
+	}
+	return s.bundle(ctx, &sgsign.DSSEData{Data: payload, PayloadType: payloadType})
+}
+
+// bundle signs content (a message or a DSSE envelope) into a bundle.
+func (s *KeylessSigner) bundle(ctx context.Context, content sgsign.Content) ([]byte, error) {
 	opts := sgsign.BundleOptions{
 		Context:             ctx,
 		CertificateProvider: s.certs,
@@ -207,7 +240,7 @@ func (s *KeylessSigner) Sign(ctx context.Context, content []byte) ([]byte, error
 	if s.tsa != nil {
 		opts.TimestampAuthorities = []*sgsign.TimestampAuthority{s.tsa}
 	}
-	b, err := sgsign.Bundle(&sgsign.PlainData{Data: content}, s.keypair, opts)
+	b, err := sgsign.Bundle(content, s.keypair, opts)
 	if err != nil {
 		return nil, fmt.Errorf("keyless sign: %w", err)
 	}

@@ -299,6 +299,13 @@ func (v *Verifier) verifyParsed(cp *compiledPolicy, b *bundle.Bundle, digest []b
 			name, hex.EncodeToString(md.GetDigest()), name, hex.EncodeToString(digest))
 	}
 
+	res := &Result{Digest: name + ":" + hex.EncodeToString(digest)}
+	return v.verifyBundle(cp, b, verify.WithArtifactDigest(name, digest), res)
+}
+
+// verifyBundle checks a parsed bundle's signature, certificate or key, transparency-log entries
+// and signer identity, with artifact saying what it must sign, and fills res.
+func (v *Verifier) verifyBundle(cp *compiledPolicy, b *bundle.Bundle, artifact verify.ArtifactPolicyOption, res *Result) (*Result, error) {
 	vc, err := b.VerificationContent()
 	if err != nil {
 		return nil, outcome.VerificationErrorf("bundle verification material: %v", err)
@@ -306,7 +313,6 @@ func (v *Verifier) verifyParsed(cp *compiledPolicy, b *bundle.Bundle, digest []b
 	// sigstore-go parses and verifies the Rekor entries itself; counting them needs no parse.
 	tlogs := b.GetVerificationMaterial().GetTlogEntries()
 	cert := vc.Certificate()
-	res := &Result{Digest: name + ":" + hex.EncodeToString(digest)}
 
 	var trusted root.TrustedMaterial
 	var vopts []verify.VerifierOption
@@ -349,7 +355,7 @@ func (v *Verifier) verifyParsed(cp *compiledPolicy, b *bundle.Bundle, digest []b
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	vr, err := sev.Verify(b, verify.NewPolicy(verify.WithArtifactDigest(name, digest), popts...))
+	vr, err := sev.Verify(b, verify.NewPolicy(artifact, popts...))
 	if err != nil {
 		return nil, cp.explain(err, cert, res.KeyHint)
 	}
