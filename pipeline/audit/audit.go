@@ -10,7 +10,11 @@
 //  3. checksum consistency — every asset is downloaded and hashed against checksums.sha256;
 //  4. policy validation (KMS) — each attestation-policy-{profile}.json loads and validates, is
 //     for this KMS version and profile, is not policy_not_ready in a stable or hotfix release,
-//     and the profiles are isolated (policy.ValidateSet).
+//     and the profiles are isolated (policy.ValidateSet);
+//  5. tag binding — every asset that names a release names this tag;
+//  6. provenance — provenance.intoto.sigstore.json is a DSSE in-toto attestation signed by the
+//     expected signer, SLSA v1, names this tag and states every content asset with the SHA-256
+//     its one read computed (pipeline/provenance).
 //
 // Each asset is downloaded once and each byte read and hashed once, with bounded concurrency
 // and memory that does not grow with the asset's size: the SHA-256 of the checksum check is the
@@ -92,11 +96,14 @@ const (
 	CheckPolicies   Check = "policies"
 	// CheckBinding: every asset that names a release names this tag (no replay under another tag).
 	CheckBinding Check = "tag-binding"
+	// CheckProvenance: the SLSA provenance is signed by the expected signer, names this tag and
+	// covers every content asset with its digest.
+	CheckProvenance Check = "provenance"
 )
 
 // Checks lists the checks in report order.
 func Checks() []Check {
-	return []Check{CheckAssets, CheckSignatures, CheckChecksums, CheckPolicies, CheckBinding}
+	return []Check{CheckAssets, CheckSignatures, CheckChecksums, CheckPolicies, CheckBinding, CheckProvenance}
 }
 
 // Title is a human name for the check.
@@ -110,6 +117,8 @@ func (c Check) Title() string {
 		return "Checksum consistency"
 	case CheckBinding:
 		return "Tag binding"
+	case CheckProvenance:
+		return "Provenance"
 	default:
 		return "Policy validation"
 	}
@@ -263,6 +272,7 @@ type auditor struct {
 	findings []Finding
 	kept     map[string][]byte     // asset → content (keepLimit), kept from the checksum stream
 	reads    map[string]*assetRead // asset → what its one read gave its bundle
+	sha256s  map[string]string     // asset → its SHA-256 (hex) from its one read, for the provenance
 }
 
 func (a *auditor) add(f Finding) {
@@ -325,7 +335,7 @@ func (a *auditor) run(ctx context.Context) error {
 	if checksumsOK {
 		var held []string
 		for _, as := range rel.Assets {
-			if as.Name != release.ChecksumsFile && !strings.HasSuffix(as.Name, release.BundleSuffix) {
+			if as.Name != release.ChecksumsFile && !isBundle(as.Name) {
 				held = append(held, as.Name)
 			}
 		}
@@ -359,6 +369,7 @@ func (a *auditor) run(ctx context.Context) error {
 		a.checkPolicies(expected, present)
 	}
 	a.checkBinding(present)
+	a.checkProvenance(ctx, expected, present)
 	return ctx.Err()
 }
 
@@ -440,7 +451,7 @@ func (a *auditor) loadChecksums(ctx context.Context, present map[string]bool, bu
 		a.fail(CheckChecksums, name, outcome.VerificationFailed, "%v", err)
 		return checksum.File{}, false
 	}
-	for _, c := range release.ExpectedAssets(a.tag.Family).Content {
+	for _, c := range release.ExpectedAssets(a.tag.Family).Checksummed() {
 		if _, ok := f.Lookup(c); !ok {
 			a.fail(CheckChecksums, c, outcome.VerificationFailed, "not listed in %s", name)
 		}
@@ -495,6 +506,7 @@ func (a *auditor) keepChecksumDigests(rep checksum.Report, bundles map[string]*b
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range rep.Results {
+		a.keepSHA256(r.Name, r.Actual) // every read asset: the provenance check uses it too
 		b, ok := bundles[r.Name]
 		if !ok || r.Actual == "" || sign.BundleDigestAlgorithm(b) != sha256Name {
 			continue // another algorithm: its digest was taken from the same read by open
@@ -503,6 +515,17 @@ func (a *auditor) keepChecksumDigests(rep checksum.Report, bundles map[string]*b
 			a.digestOf(r.Name).digest = d
 		}
 	}
+}
+
+// keepSHA256 records the SHA-256 (hex) of an asset's one read; the caller holds a.mu.
+func (a *auditor) keepSHA256(name, sum string) {
+	if sum == "" {
+		return
+	}
+	if a.sha256s == nil {
+		a.sha256s = map[string]string{}
+	}
+	a.sha256s[name] = sum
 }
 
 // digestOf returns the read state of an asset; the caller holds a.mu.
@@ -543,11 +566,13 @@ func (a *auditor) hashRest(ctx context.Context, names []string, bundles map[stri
 				a.noteReadError(name)
 				return
 			}
+			sum := h.Sum(nil)
+			a.mu.Lock()
+			a.keepSHA256(name, hex.EncodeToString(sum))
 			if b, ok := bundles[name]; ok && sign.BundleDigestAlgorithm(b) == sha256Name {
-				a.mu.Lock()
-				a.digestOf(name).digest = h.Sum(nil)
-				a.mu.Unlock()
+				a.digestOf(name).digest = sum
 			}
+			a.mu.Unlock()
 		})
 	}
 	wg.Wait()

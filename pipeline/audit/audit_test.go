@@ -107,7 +107,9 @@ func TestGoodReleasesPass(t *testing.T) {
 				t.Fatalf("audit failed: %v\n%s", err, log)
 			}
 			n := len(release.ExpectedAssets(tag.Family).Signed())
-			want := map[audit.Check]int{audit.CheckAssets: 2 * n, audit.CheckSignatures: n, audit.CheckChecksums: n - 1, audit.CheckBinding: 4}
+			// every signed file and its bundle, plus the provenance; checksums.sha256 lists the
+			// content and the provenance
+			want := map[audit.Check]int{audit.CheckAssets: 2*n + 1, audit.CheckSignatures: n, audit.CheckChecksums: n, audit.CheckBinding: 4, audit.CheckProvenance: 1}
 			if tag.Family == release.KMS {
 				want[audit.CheckPolicies] = 4 // three policies and the isolation check
 			}
@@ -571,7 +573,8 @@ func TestAuditOverGitHub(t *testing.T) {
 	// Tampered storage: the bytes served differ from what was signed.
 	fake.SetAssetContent(tag.String(), release.KMSImageManifest, []byte(`{"version":"1.2.0","tampered":true}`))
 	rep, err, _ := run(t, st, tag, audit.Config{PublicKey: k.pub})
-	if outcome.Code(err) != outcome.VerificationFailed || len(rep.Failures()) != 2 {
+	// the bundle, the checksum and the provenance all disagree with the served bytes
+	if outcome.Code(err) != outcome.VerificationFailed || len(rep.Failures()) != 3 {
 		t.Fatalf("tampered asset: %v, failures %+v", err, rep.Failures())
 	}
 	fmt.Fprint(io.Discard, rep.Markdown())

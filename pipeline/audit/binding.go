@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/provenance"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
 
@@ -42,7 +44,7 @@ func keepLimit(name string) (limit int, prefix bool) {
 	case isPolicyFile(name):
 		return maxSmallFile, false
 	}
-	if _, ok := bindingCheckers()[name]; ok {
+	if _, ok := bindingCheckers()[name]; ok || name == release.ProvenanceFile {
 		return maxSmallFile, false
 	}
 	return 0, false
@@ -203,4 +205,56 @@ func truncate(s string) string {
 		return s[:120] + "…"
 	}
 	return s
+}
+
+// checkProvenance verifies the provenance (provenance.intoto.sigstore.json): signed as a DSSE
+// in-toto attestation by the expected signer, SLSA v1, naming this tag, and stating every present
+// content asset with the SHA-256 the one read of that asset computed (nothing is hashed again).
+// A missing provenance is reported by the completeness check (exit 11).
+func (a *auditor) checkProvenance(ctx context.Context, expected release.Assets, present map[string]bool) {
+	name := release.ProvenanceFile
+	if !present[name] {
+		return
+	}
+	a.mu.Lock()
+	data, kept := a.kept[name]
+	digests := map[string]string{}
+	var unread []string
+	for _, c := range expected.Content {
+		if !present[c] {
+			continue // completeness reported it
+		}
+		if d, ok := a.sha256s[c]; ok {
+			digests[c] = d
+		} else {
+			unread = append(unread, c)
+		}
+	}
+	a.mu.Unlock()
+	if !kept {
+		a.fail(CheckProvenance, name, outcome.General, "could not be read")
+		return
+	}
+	att, err := provenance.Verify(ctx, a.verifier, data, a.policy)
+	if err != nil {
+		a.fail(CheckProvenance, name, outcome.Code(err), "%v", err)
+		return
+	}
+	if err := att.CheckRelease(a.tag, digests); err != nil {
+		a.fail(CheckProvenance, name, outcome.Code(err), "%v", err)
+		return
+	}
+	if len(unread) > 0 {
+		a.fail(CheckProvenance, name, outcome.General, "cannot check the provenance of %s: the asset could not be read", strings.Join(unread, ", "))
+		return
+	}
+	who := att.Signer.Identity
+	if who == "" {
+		who = "key " + att.Signer.KeyHint
+	}
+	builder := "?"
+	if p, err := att.Provenance(); err == nil {
+		builder = p.GetRunDetails().GetBuilder().GetId()
+	}
+	a.pass(CheckProvenance, name, "SLSA provenance of %s signed by %s (builder %s) covers all %d content assets", a.tag, who, builder, len(digests))
 }

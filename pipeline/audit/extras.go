@@ -3,15 +3,18 @@ package audit
 import (
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
 )
 
-// isBundle reports whether an asset is a Sigstore bundle.
-func isBundle(name string) bool { return strings.HasSuffix(name, release.BundleSuffix) }
+// isBundle reports whether an asset is the Sigstore bundle of another asset (an attestation such
+// as the provenance is an asset of its own).
+func isBundle(name string) bool {
+	_, ok := release.IsFileBundle(name)
+	return ok
+}
 
 // unexpectedAssets records a finding for every asset the family does not list: a failure in a
 // release whose auditor is blocking beyond an rc (stable, hotfix), a warning in an rc. The bundle
@@ -25,8 +28,8 @@ func (a *auditor) unexpectedAssets(unexpected map[string]store.Asset, rel *store
 	blocking := a.report.Class != release.RC
 	for _, name := range slices.Sorted(maps.Keys(unexpected)) {
 		if isBundle(name) {
-			subject := strings.TrimSuffix(name, release.BundleSuffix)
-			if !present[subject] || isBundle(subject) {
+			subject, _ := release.IsFileBundle(name)
+			if !present[subject] || isBundle(subject) || subject == release.ProvenanceFile {
 				a.fail(CheckAssets, name, outcome.VerificationFailed, "a bundle of %s, which is not a signed asset of the release", subject)
 			}
 			continue

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
@@ -100,6 +101,10 @@ func PinnedOSImage() *OSImage {
 	}
 	return img
 }
+
+// PinnedOSImageFile returns the bytes of the pinned dstack OS image file (PinnedOSImagePath), for
+// its digest in a release's provenance.
+func PinnedOSImageFile() []byte { return slices.Clone(pinnedOSImage) }
 
 // Validate checks every field: schema version, a name, a version, a source, a positive VM
 // shape with a tdx.* instance type, and four 96-hex registers.

@@ -179,10 +179,10 @@ func (r *run) compatibleVersions() []string {
 	return out
 }
 
-// checksumStage writes checksums.sha256 over every content asset of the family.
+// checksumStage writes checksums.sha256 over every content asset of the family and the provenance.
 func (r *run) checksumStage() Stage {
 	return Stage{Name: "checksums", Skip: r.unlessBuilt, Run: func(ctx context.Context) error {
-		sums, err := checksum.Compute(ctx, r.assets, release.ExpectedAssets(r.cfg.Tag.Family).Content)
+		sums, err := checksum.Compute(ctx, r.assets, release.ExpectedAssets(r.cfg.Tag.Family).Checksummed())
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/notes"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/packer"
+	"github.com/calimero-network/mero-release/pipeline/provenance"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/store"
@@ -54,6 +55,10 @@ type Config struct {
 	// CatalogPR, when set, is called with the updated catalog instead of (or after) writing it:
 	// the GitHub path opens or updates the catalog pull request.
 	CatalogPR func(ctx context.Context, content []byte) error
+	// Build says who builds the release and from what, for its provenance: the builder id (the
+	// GitHub workflow ref, or provenance.LocalBuilder), the source repository and commit (empty:
+	// HEAD of RepoDir) and the builder images.
+	Build provenance.Build
 	// Signer signs every asset; Audit is how the auditor checks the signatures.
 	Signer sign.Signer
 	Audit  audit.Config

@@ -41,7 +41,7 @@ type KMSImageManifest struct {
 }
 
 // ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → draft → counterpart → build the image
-// per profile (or take the prebuilt ones) → policies → measurements → SBOM → notes → checksums →
+// per profile (or take the prebuilt ones) → policies → measurements → SBOM → notes → provenance → checksums →
 // sign → stage → audit (staged) → E2E → dependency guard (the pair E2E just proved counts) →
 // push the images (when a registry is set) → publish → audit → catalog.
 // Nothing reaches the registry or cfg.Store before the staged release passed its audit and (for stable and
@@ -68,6 +68,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 		k.measureStage(),
 		k.sbomStage(),
 		r.notesStage(),
+		r.provenanceStage(k.provenanceInputs),
 		r.checksumStage(),
 		r.signStage(),
 		r.stageStage(),

@@ -36,7 +36,7 @@ type NodeImageManifest struct {
 // ReleaseNode runs the node-image pipeline (SPEC §3): version sync → draft → counterpart → image
 // manifest → measure (boot an ephemeral TDX VM per profile, quote, extract MRTD/RTMR0–3, delete
 // the VM) → candidate KMS policies (when the counterpart's published policies do not hold the
-// new measurements) → SBOM → notes → checksums → sign → stage → audit (staged) → E2E →
+// new measurements) → SBOM → notes → provenance → checksums → sign → stage → audit (staged) → E2E →
 // dependency guard → publish → audit → catalog. A re-run after a failed publish completes the draft that run left, as it is.
 func ReleaseNode(ctx context.Context, cfg Config, product NodeProduct) (*Report, error) {
 	if cfg.Tag.Family != release.Node {
@@ -64,6 +64,7 @@ func ReleaseNode(ctx context.Context, cfg Config, product NodeProduct) (*Report,
 		n.candidatePolicyStage(),
 		n.sbomStage(),
 		r.notesStage(),
+		r.provenanceStage(n.provenanceInputs),
 		r.checksumStage(),
 		r.signStage(),
 		r.stageStage(),

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/calimero-network/mero-release/pipeline/atomicfile"
 	"github.com/calimero-network/mero-release/pipeline/audit"
@@ -40,6 +41,8 @@ type run struct {
 	alreadyPublished bool
 	// counterpart is the release of the other family this one pairs with (nil: none).
 	counterpart *release.Tag
+
+	started time.Time // when the run started (the provenance's startedOn)
 
 	assets   string // assembled release assets
 	imageDir string // built images and their compose files
@@ -76,7 +79,7 @@ func newRun(cfg *Config) (*run, error) {
 		return nil, outcome.UsageErrorf("release %s: no signer configured", cfg.Tag)
 	}
 	base := filepath.Join(cfg.WorkDir, cfg.Tag.String())
-	r := &run{cfg: cfg, report: &Report{Tag: cfg.Tag.String()},
+	r := &run{cfg: cfg, report: &Report{Tag: cfg.Tag.String()}, started: cfg.now(),
 		assets: filepath.Join(base, "assets"), imageDir: ImagesDir(cfg.WorkDir, cfg.Tag.String())}
 	// a fresh assembly every run: stale assets of an earlier attempt are never published
 	for _, d := range []string{r.assets, r.imageDir, filepath.Join(base, "staging")} {

@@ -36,7 +36,7 @@ func input(t *testing.T) provenance.Input {
 			Repository: "https://github.com/calimero-network/mero-tee", Commit: strings.Repeat("ab", 20),
 			InvocationID: "https://github.com/calimero-network/mero-tee/actions/runs/1/attempts/1",
 		},
-		Subjects: []provenance.Subject{{Name: "sbom.spdx.json", SHA256: sum("sbom")}, {Name: "release-notes.md", SHA256: sum("notes")}},
+		Subjects:     []provenance.Subject{{Name: "sbom.spdx.json", SHA256: sum("sbom")}, {Name: "release-notes.md", SHA256: sum("notes")}},
 		Dependencies: []provenance.Dependency{{Name: "dstack-os-image", URI: "https://example.com/dstack-0.5.tar.gz", Digest: map[string]string{"sha256": sum("os")}}},
 	}
 }
@@ -70,7 +70,9 @@ func TestDSSEProvenanceStatement(t *testing.T) {
 				} `json:"resolvedDependencies"`
 			} `json:"buildDefinition"`
 			RunDetails struct {
-				Builder  struct{ ID string `json:"id"` } `json:"builder"`
+				Builder struct {
+					ID string `json:"id"`
+				} `json:"builder"`
 				Metadata struct {
 					InvocationID string `json:"invocationId"`
 				} `json:"metadata"`

@@ -205,7 +205,7 @@ func collect(ctx context.Context, in Input) ([]local, error) {
 		return nil, outcome.VerificationErrorf("publish %s: %s: %w", in.Tag, release.ChecksumsFile, err)
 	}
 	var bad []string
-	for _, n := range expected.Content {
+	for _, n := range expected.Checksummed() {
 		want, ok := listed.Lookup(n)
 		got, _ := sums.Lookup(n)
 		switch {

@@ -29,7 +29,7 @@ import (
 const token = "ghs_publish"
 
 // assemble writes a complete release directory of the tag's family: content assets, their
-// checksums.sha256 and a (dummy) bundle for every signed file. Publish does not read bundles.
+// the provenance, checksums.sha256 and a (dummy) bundle for every signed file. Publish does not read bundles.
 func assemble(t *testing.T, tag release.Tag) string {
 	t.Helper()
 	d := t.TempDir()
@@ -40,7 +40,11 @@ func assemble(t *testing.T, tag release.Tag) string {
 			t.Fatal(err)
 		}
 	}
-	sums, err := checksum.Compute(context.Background(), d, a.Content)
+	// the provenance (a dummy: publish does not read it) is listed in checksums.sha256
+	if err := os.WriteFile(filepath.Join(d, release.ProvenanceFile), []byte(`{"provenance":"`+tag.String()+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sums, err := checksum.Compute(context.Background(), d, a.Checksummed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +261,7 @@ func TestRerunIsNoOpAndDifferentIsError(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := release.ExpectedAssets(in.Tag.Family)
-		sums, _ := checksum.Compute(ctx, in.Dir, a.Content)
+		sums, _ := checksum.Compute(ctx, in.Dir, a.Checksummed())
 		os.WriteFile(filepath.Join(in.Dir, release.ChecksumsFile), sums.Marshal(), 0o644)
 		err := Publish(ctx, b.st, in)
 		if outcome.Code(err) != outcome.VerificationFailed || !errors.Is(err, store.ErrAssetConflict) || !strings.Contains(err.Error(), release.SBOMFile) {

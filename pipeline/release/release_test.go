@@ -164,8 +164,19 @@ func TestExpectedAssets(t *testing.T) {
 	if !slices.Contains(all, "checksums.sha256.sigstore.json") || !slices.Contains(all, ChecksumsFile) {
 		t.Errorf("KMS All() lacks the checksum file or its bundle: %v", all)
 	}
-	if len(all) != 2*(len(kms.Content)+1) {
-		t.Errorf("every signed file needs exactly one bundle: %d files for %d content", len(all), len(kms.Content))
+	if len(all) != 2*(len(kms.Content)+1)+1 {
+		t.Errorf("every signed file needs exactly one bundle, plus the provenance: %d files for %d content", len(all), len(kms.Content))
+	}
+	if !slices.Contains(all, ProvenanceFile) || slices.Contains(all, BundleName(ProvenanceFile)) || slices.Contains(kms.Signed(), ProvenanceFile) {
+		t.Errorf("the provenance is an asset that signs itself: %v", all)
+	}
+	if sums := kms.Checksummed(); !slices.Contains(sums, ProvenanceFile) || len(sums) != len(kms.Content)+1 || !slices.IsSorted(sums) {
+		t.Errorf("checksums.sha256 lists the content and the provenance: %v", sums)
+	}
+	for name, want := range map[string]string{"sbom.spdx.json.sigstore.json": "sbom.spdx.json", ProvenanceFile: "", "x.intoto.sigstore.json": "", BundleSuffix: "", "notes.md": ""} {
+		if got, ok := IsFileBundle(name); got != want || ok != (want != "") {
+			t.Errorf("IsFileBundle(%q) = %q, %v", name, got, ok)
+		}
 	}
 	node := ExpectedAssets(Node)
 	if slices.Contains(node.Content, "attestation-policy-debug.json") {

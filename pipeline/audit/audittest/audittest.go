@@ -1,7 +1,7 @@
 // Package audittest builds complete, correctly signed releases for tests of the auditor, the
 // CLI and the benchmarks: the family's content assets (for the KMS, real attestation policies
-// generated from node measurements), checksums.sha256 and a Sigstore bundle for every signed
-// file, with hooks to change the content before sealing or tamper with any file after it.
+// generated from node measurements), the provenance, checksums.sha256 and a Sigstore bundle for
+// every signed file, with hooks to change the content before sealing or tamper with any file after it.
 package audittest
 
 import (
@@ -23,6 +23,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/checksum"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/policy"
+	"github.com/calimero-network/mero-release/pipeline/provenance"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/store"
@@ -119,8 +120,22 @@ func Build(ctx context.Context, o Options) (map[string][]byte, error) {
 	return Seal(ctx, o, files)
 }
 
-// Seal adds checksums.sha256 over the content files and signs every signed file.
+// Seal adds the provenance (provenance.intoto.sigstore.json, whose subjects are the content files,
+// unless files holds one already), checksums.sha256 over the content files and the provenance,
+// and signs every signed file.
 func Seal(ctx context.Context, o Options, files map[string][]byte) (map[string][]byte, error) {
+	if _, ok := files[release.ProvenanceFile]; !ok {
+		in := provenance.Input{Tag: o.Tag, Build: provenance.Build{BuilderID: provenance.LocalBuilder}}
+		for _, name := range slices.Sorted(maps.Keys(files)) {
+			h := sha256.Sum256(files[name])
+			in.Subjects = append(in.Subjects, provenance.Subject{Name: name, SHA256: hex.EncodeToString(h[:])})
+		}
+		b, err := provenance.Make(ctx, o.signerFor(release.ProvenanceFile), in)
+		if err != nil {
+			return nil, fmt.Errorf("provenance: %w", err)
+		}
+		files[release.ProvenanceFile] = b
+	}
 	var sums checksum.File
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		h := sha256.Sum256(files[name])
@@ -132,19 +147,23 @@ func Seal(ctx context.Context, o Options, files map[string][]byte) (map[string][
 		if !ok {
 			continue
 		}
-		s := o.Signer
-		if o.SignerFor != nil {
-			if other := o.SignerFor(name); other != nil {
-				s = other
-			}
-		}
-		b, err := s.Sign(ctx, content)
+		b, err := o.signerFor(name).Sign(ctx, content)
 		if err != nil {
 			return nil, fmt.Errorf("sign %s: %w", name, err)
 		}
 		files[release.BundleName(name)] = b
 	}
 	return files, nil
+}
+
+// signerFor is the signer of one file: SignerFor's choice, else Signer.
+func (o Options) signerFor(name string) sign.Signer {
+	if o.SignerFor != nil {
+		if other := o.SignerFor(name); other != nil {
+			return other
+		}
+	}
+	return o.Signer
 }
 
 // Publish puts the files into st as a published release (prerelease for an rc), leaving out
