@@ -182,7 +182,7 @@ func TestPublishClasses(t *testing.T) {
 		if !r.Latest || r.Prerelease || r.Notes != stable.Notes {
 			t.Fatalf("stable: %+v", r)
 		}
-		if !strings.Contains(log.String(), "[PASS] mero-kms-v1.2.0: all 16 uploaded assets verified") {
+		if !strings.Contains(log.String(), "[PASS] mero-kms-v1.2.0: all 17 uploaded assets verified") {
 			t.Fatalf("log:\n%s", log.String())
 		}
 
