@@ -39,8 +39,8 @@ func checksumsDefaultFiles(dir, exclude string) ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		n := e.Name()
-		if !e.Type().IsRegular() || n == exclude || n == release.ChecksumsFile || strings.HasSuffix(n, release.BundleSuffix) {
-			continue
+		if _, bundle := release.IsFileBundle(n); !e.Type().IsRegular() || n == exclude || n == release.ChecksumsFile || bundle {
+			continue // an attestation (the provenance) is listed
 		}
 		names = append(names, n)
 	}

@@ -38,6 +38,7 @@ type releaseFlags struct {
 	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot                   string
 	keyless, skipE2E                                                          bool
 	provider, runID                                                           string
+	builderImages                                                             []string
 	gcp                                                                       gcpFlags
 }
 
@@ -65,6 +66,7 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.BoolVar(&f.skipE2E, "skip-e2e", false, "do not run E2E (refused for stable and hotfix releases)")
 	fl.StringVar(&f.provider, "provider", "sim", "VM provider for measurement and E2E nodes: sim (TDX simulator) or gcp")
 	fl.StringVar(&f.runID, "run-id", "", "run id labelling VMs (default $GITHUB_RUN_ID or local)")
+	fl.StringArrayVar(&f.builderImages, "builder-image", nil, "a builder image pinned by digest (REF@sha256:HEX), recorded in the provenance's resolved inputs (repeatable)")
 	f.gcp.register(c)
 }
 
@@ -110,6 +112,9 @@ func (a *app) releaseConfig(cmd *cobra.Command, f *releaseFlags, family release.
 	}
 	if cfg.RepoURL == "" && a.getenv("GITHUB_REPOSITORY") != "" {
 		cfg.RepoURL = strings.TrimRight(a.envOr(a.getenv("GITHUB_SERVER_URL"), "GITHUB_SERVER_URL"), "/") + "/" + a.getenv("GITHUB_REPOSITORY")
+	}
+	if cfg.Build, err = a.provenanceBuild(cfg.RepoURL, f.builderImages); err != nil {
+		return flow.Config{}, err
 	}
 	if err := a.releaseSigning(ctx, f, &cfg); err != nil {
 		return flow.Config{}, err

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
@@ -201,11 +200,11 @@ func (a *app) signKeygenCommand() *cobra.Command {
 // verifyCommand is `mero-release verify`: check the Sigstore bundles of files, many in one
 // process (sign.Verifier.VerifyAll).
 func (a *app) verifyCommand() *cobra.Command {
-	var bundlePath, keyPath, trustedRoot, tufCache, allDir string
+	var bundlePath, keyPath, trustedRoot, tufCache, allDir, predicateType string
 	var workers int
 	var id sign.Identity
 	c := &cobra.Command{
-		Use:   "verify [--bundle B] FILE... | --all DIR  (--key cosign.pub | --certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y)",
+		Use:   "verify [--bundle B] FILE... | --bundle X.intoto.sigstore.json [FILE...] | --all DIR  (--key cosign.pub | --certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y)",
 		Short: "Verify files' Sigstore bundles against a public key or an expected signer identity",
 		Long: `Verify each FILE against its Sigstore bundle (default FILE.sigstore.json; --bundle for a
 single FILE), or with --all DIR every DIR/X that has a bundle DIR/X.sigstore.json: the artifact
@@ -216,17 +215,36 @@ OIDC issuer), optionally the source repository and ref. All files are verified i
 --workers at a time; one line per file. Exit 11 when a file or bundle is missing, else 10 when
 anything does not match.
 
+An attestation bundle (--bundle X.intoto.sigstore.json, a DSSE envelope of an in-toto
+statement such as a release's provenance.intoto.sigstore.json) is verified once — signature,
+signer, payload type application/vnd.in-toto+json, --type — and each FILE must be a subject of
+its statement with the file's SHA-256 (exit 10 naming the file when not); with no FILE only the
+statement is verified and its subjects are listed.
+
 Trusted material: --trusted-root trusted_root.json (offline, private deployments); otherwise
 the public Sigstore root is fetched through TUF (network on first use, then cached in
 ~/.sigstore/root). Key bundles need no trusted root unless their Rekor entry is to be checked.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
-			case len(args) == 0 && allDir == "":
-				return outcome.UsageErrorf("verify: give FILE... or --all DIR")
 			case len(args) > 0 && allDir != "":
 				return outcome.UsageErrorf("verify: give either FILE... or --all DIR, not both")
-			case bundlePath != "" && len(args) != 1:
-				return outcome.UsageErrorf("verify: --bundle goes with exactly one FILE")
+			}
+			// An attestation bundle (DSSE) covers any number of files: its statement's subjects.
+			var attestation []byte
+			if bundlePath != "" {
+				if data, err := os.ReadFile(bundlePath); err == nil && sign.IsDSSEBundle(data) {
+					attestation = data
+				}
+			}
+			switch {
+			case attestation == nil && predicateType != "":
+				return outcome.UsageErrorf("verify: --type goes with an attestation bundle (--bundle X.intoto.sigstore.json)")
+			case attestation == nil && bundlePath != "" && len(args) != 1:
+				return outcome.UsageErrorf("verify: --bundle goes with exactly one FILE (or any number with an attestation bundle)")
+			case attestation == nil && len(args) == 0 && allDir == "":
+				return outcome.UsageErrorf("verify: give FILE... or --all DIR")
+			case attestation != nil && allDir != "":
+				return outcome.UsageErrorf("verify: --all does not go with an attestation bundle")
 			}
 			var policy sign.Policy
 			keyed := keyPath != ""
@@ -271,11 +289,15 @@ the public Sigstore root is fetched through TUF (network on first use, then cach
 				}
 				trusted = tr
 			}
+			if attestation != nil {
+				return a.verifyAttestation(cmd, bundlePath, attestation, files, predicateType, trusted, policy)
+			}
 			return a.verifyFiles(cmd, files, bundlePath, keyPath, trusted, policy, workers)
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&bundlePath, "bundle", "", "Sigstore bundle (default FILE.sigstore.json)")
+	f.StringVar(&bundlePath, "bundle", "", "Sigstore bundle (default FILE.sigstore.json); an attestation bundle (DSSE, e.g. provenance.intoto.sigstore.json) checks each FILE is a subject, or with no FILE only the statement")
+	f.StringVar(&predicateType, "type", "", "with an attestation bundle: the expected predicate type, slsaprovenance1 or a URI (default: any)")
 	f.StringVar(&keyPath, "key", "", "public key (cosign.pub) of a key-pair signature")
 	f.StringVar(&id.SAN, "certificate-identity", "", "expected certificate identity (SAN), exact")
 	f.StringVar(&id.SANRegexp, "certificate-identity-regexp", "", "expected certificate identity (SAN), Go regexp")
@@ -383,7 +405,7 @@ func signedFilesIn(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), release.BundleSuffix); ok && name != "" && e.Type().IsRegular() {
+		if name, ok := release.IsFileBundle(e.Name()); ok && e.Type().IsRegular() {
 			files = append(files, filepath.Join(dir, name))
 		}
 	}
