@@ -15,7 +15,7 @@ import (
 func (a *app) provenanceBuild(repoURL string, images []string) (provenance.Build, error) {
 	b := provenance.Build{BuilderID: provenance.LocalBuilder, Repository: repoURL}
 	if a.getenv("GITHUB_ACTIONS") == "true" && a.getenv("GITHUB_WORKFLOW_REF") != "" && a.getenv("GITHUB_REPOSITORY") != "" {
-		server := strings.TrimRight(a.envOr(a.getenv("GITHUB_SERVER_URL"), "GITHUB_SERVER_URL"), "/")
+		server := strings.TrimRight(a.getenv("GITHUB_SERVER_URL"), "/")
 		if server == "" {
 			server = "https://github.com"
 		}
