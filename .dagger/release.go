@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"dagger/mero-release/internal/dagger"
 )
@@ -61,6 +62,10 @@ func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Direct
 		}
 	} else {
 		args = append(args, "--store", "dir:"+statePath+"/releases")
+	}
+	if strings.Contains(m.BuilderImage, "@sha256:") {
+		// the toolchain image that built the CLI, a resolved input of the release's provenance
+		args = append(args, "--builder-image", m.BuilderImage)
 	}
 	ctr, signArgs := sig.apply(ctr)
 	return ctr, append(args, signArgs...)

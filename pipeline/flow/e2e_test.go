@@ -138,8 +138,8 @@ func testPublishFailure(t *testing.T, f *fixture) {
 	kmsRelease := func(w *world, mods ...func(*flow.Config)) (*flow.Report, error) {
 		return w.releaseKMS(kmsTag, append(mods, counterpart("1.3.0-rc.1"))...)
 	}
-	nodeBuild := []string{"image-manifest", "measure", "sbom", "release-notes", "checksums", "sign"}
-	kmsBuild := []string{"build-images", "measure", "sbom", "release-notes", "checksums", "sign"}
+	nodeBuild := []string{"image-manifest", "measure", "sbom", "release-notes", "provenance", "checksums", "sign"}
+	kmsBuild := []string{"build-images", "measure", "sbom", "release-notes", "provenance", "checksums", "sign"}
 	tests := []struct {
 		name   string
 		tag    string

@@ -35,14 +35,14 @@ import (
 
 // nodeStages are the stages of the node-image pipeline, in order.
 func nodeStages() []string {
-	return []string{"version-sync", "draft", "counterpart", "image-manifest", "measure", "candidate-policy", "sbom", "release-notes", "checksums",
+	return []string{"version-sync", "draft", "counterpart", "image-manifest", "measure", "candidate-policy", "sbom", "release-notes", "provenance", "checksums",
 		"sign", "stage", "audit-staged", "e2e", "dependency-guard", "publish", "audit", "catalog"}
 }
 
 // kmsStages are the stages of the KMS pipeline, in order.
 func kmsStages() []string {
 	return []string{"version-sync", "draft", "counterpart", "build-images", "policies", "measure", "sbom",
-		"release-notes", "checksums", "sign", "stage", "audit-staged", "e2e", "dependency-guard", "push-images", "publish", "audit", "catalog"}
+		"release-notes", "provenance", "checksums", "sign", "stage", "audit-staged", "e2e", "dependency-guard", "push-images", "publish", "audit", "catalog"}
 }
 
 // fixture is what every pipeline run of this file shares, made once per test binary run of

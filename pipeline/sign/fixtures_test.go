@@ -3,12 +3,16 @@ package sign_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/calimero-network/mero-release/pipeline/provenance"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/sign/signtest"
@@ -30,6 +34,9 @@ const (
 //	key/artifact.json(.sigstore.json), key/cosign.key, key/cosign.pub
 //	                             a cosign-format key pair (password "interop") and a bundle
 //	                             signed with it and recorded in the Rekor log
+//	keyless/provenance.intoto.sigstore.json, key/provenance.intoto.sigstore.json
+//	                             SLSA provenance (DSSE) over the artifacts, keyless and with
+//	                             the key (recorded in the Rekor log)
 //
 // Without the variable the test is skipped.
 func TestWriteFixtures(t *testing.T) {
@@ -70,6 +77,16 @@ func TestWriteFixtures(t *testing.T) {
 		}
 		files[name], files[name+release.BundleSuffix] = content, b
 	}
+	tag := release.MustParseTag("mero-kms-v1.2.0")
+	var subjects []provenance.Subject
+	for i := range count {
+		name := fmt.Sprintf("keyless/artifact-%03d.json", i)
+		h := sha256.Sum256(files[name])
+		subjects = append(subjects, provenance.Subject{Name: path.Base(name), SHA256: hex.EncodeToString(h[:])})
+	}
+	if files["keyless/"+release.ProvenanceFile], err = provenance.Make(ctx, signer, provenance.Input{Tag: tag, Subjects: subjects}); err != nil {
+		t.Fatal(err)
+	}
 	privPEM, pubPEM, err := sign.GenerateKeyPair([]byte("interop"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +105,11 @@ func TestWriteFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	files["key/artifact.json"], files["key/artifact.json"+release.BundleSuffix] = content, kb
+	h := sha256.Sum256(content)
+	if files["key/"+release.ProvenanceFile], err = provenance.Make(ctx, ks, provenance.Input{Tag: tag,
+		Subjects: []provenance.Subject{{Name: "artifact.json", SHA256: hex.EncodeToString(h[:])}}}); err != nil {
+		t.Fatal(err)
+	}
 	files["key/cosign.key"], files["key/cosign.pub"] = privPEM, pubPEM
 	for name, content := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
