@@ -9,6 +9,10 @@
 #   3. a key pair made by `cosign generate-key-pair`, used by `mero-release sign --key`
 #      (air-gapped, no Rekor entry: cosign needs --insecure-ignore-tlog for that);
 #   4. a bundle made by `cosign sign-blob --new-bundle-format`, verified by `mero-release verify`;
+#   5. release provenance (provenance.intoto.sigstore.json, SLSA v1 in a DSSE bundle): of a
+#      key-signed release made by `mero-release release-local`, and keyless from the in-process
+#      Sigstore, verified by `cosign verify-blob-attestation --new-bundle-format --type
+#      slsaprovenance1` against a subject file, and by `mero-release verify --bundle`;
 # and checks that tampered files, wrong identities and wrong keys are rejected by both.
 #
 # cosign is installed once into $COSIGN_CACHE (default /var/cache/mero-release/bin) with
@@ -120,6 +124,65 @@ if COSIGN_PASSWORD=interop "$cosign" sign-blob --yes --key "$work/cg/cosign.key"
 else
   failure "cosign sign-blob --new-bundle-format: $(tail -2 "$work/sign-blob.log" | tr '\n' ' ')"
 fi
+
+# --- 5. SLSA provenance (DSSE attestation bundles) --------------------------------------
+# cosign needs a trusted root with --new-bundle-format even for --key (no TUF here): the
+# in-process one serves; a key bundle without a Rekor entry needs --insecure-ignore-tlog.
+info "making a key-signed release with mero-release release-local (its provenance is checked)"
+rl="$work/release-local"
+if (cd "$repo" && "$mr" release-local --store "dir:$rl/releases" --work "$rl/work") >"$work/release-local.log" 2>&1; then
+  for tag in mero-kms-v1.3.0-rc.1 mero-tee-v1.3.0-rc.1; do
+    assets="$rl/releases/$tag/assets"
+    prov="$assets/provenance.intoto.sigstore.json"
+    expect_ok "cosign verify-blob-attestation --key: $tag provenance covers sbom.spdx.json" \
+      "$cosign" verify-blob-attestation --bundle "$prov" --new-bundle-format --type slsaprovenance1 \
+      --key "$rl/work/keys/cosign.pub" --trusted-root "$root" --insecure-ignore-tlog "$assets/sbom.spdx.json"
+    expect_ok "cosign verify-blob-attestation --key: $tag provenance covers published-mrtds.json" \
+      "$cosign" verify-blob-attestation --bundle "$prov" --new-bundle-format --type slsaprovenance1 \
+      --key "$rl/work/keys/cosign.pub" --trusted-root "$root" --insecure-ignore-tlog "$assets/published-mrtds.json"
+    expect_ok "mero-release verify --bundle: $tag provenance, every content asset" \
+      "$mr" verify --key "$rl/work/keys/cosign.pub" --type slsaprovenance1 --bundle "$prov" \
+      $(cd "$assets" && for f in *; do case $f in *.sigstore.json|checksums.sha256) ;; *) printf '%s ' "$assets/$f" ;; esac; done)
+    cp "$assets/sbom.spdx.json" "$work/sbom-tampered.json" && printf ' ' >>"$work/sbom-tampered.json"
+    expect_fail "cosign verify-blob-attestation --key: $tag provenance, tampered subject file" \
+      "$cosign" verify-blob-attestation --bundle "$prov" --new-bundle-format --type slsaprovenance1 \
+      --key "$rl/work/keys/cosign.pub" --trusted-root "$root" --insecure-ignore-tlog "$work/sbom-tampered.json"
+    expect_fail "cosign verify-blob-attestation --key: $tag provenance, another key" \
+      "$cosign" verify-blob-attestation --bundle "$prov" --new-bundle-format --type slsaprovenance1 \
+      --key "$fx/key/cosign.pub" --trusted-root "$root" --insecure-ignore-tlog "$assets/sbom.spdx.json"
+  done
+  # a tampered statement: the DSSE payload's subject digest rewritten, signature kept
+  prov="$rl/releases/mero-kms-v1.3.0-rc.1/assets/provenance.intoto.sigstore.json"
+  sbom="$rl/releases/mero-kms-v1.3.0-rc.1/assets/sbom.spdx.json"
+  tampered_sum=$(sha256sum "$work/sbom-tampered.json" | cut -d' ' -f1)
+  real_sum=$(sha256sum "$sbom" | cut -d' ' -f1)
+  (cd "$repo" && go run ./scripts/ci/internal/dssepayload "$prov" "$real_sum" "$tampered_sum") >"$work/prov-tampered.intoto.sigstore.json" ||
+    die "cannot rewrite the provenance payload"
+  expect_fail "cosign verify-blob-attestation --key: tampered provenance statement" \
+    "$cosign" verify-blob-attestation --bundle "$work/prov-tampered.intoto.sigstore.json" --new-bundle-format --type slsaprovenance1 \
+    --key "$rl/work/keys/cosign.pub" --trusted-root "$root" --insecure-ignore-tlog "$work/sbom-tampered.json"
+  expect_fail "mero-release verify --bundle: tampered provenance statement" \
+    "$mr" verify --key "$rl/work/keys/cosign.pub" --bundle "$work/prov-tampered.intoto.sigstore.json" "$work/sbom-tampered.json"
+else
+  failure "mero-release release-local: $(tail -3 "$work/release-local.log" | tr '\n' ' ')"
+fi
+
+kprov="$fx/keyless/provenance.intoto.sigstore.json"
+expect_ok "cosign verify-blob-attestation: keyless provenance (identity, issuer, SCT, Rekor dsse entry)" \
+  "$cosign" verify-blob-attestation --bundle "$kprov" --new-bundle-format --type slsaprovenance1 \
+  --certificate-identity "$identity" --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+expect_fail "cosign verify-blob-attestation: keyless provenance, file not a subject" \
+  "$cosign" verify-blob-attestation --bundle "$kprov" --new-bundle-format --type slsaprovenance1 \
+  --certificate-identity "$identity" --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$work/tampered.json"
+expect_fail "cosign verify-blob-attestation: keyless provenance, wrong identity" \
+  "$cosign" verify-blob-attestation --bundle "$kprov" --new-bundle-format --type slsaprovenance1 \
+  --certificate-identity "https://github.com/evil/fork/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.2.0" \
+  --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+expect_ok "cosign verify-blob-attestation --key: key provenance with a Rekor dsse entry" \
+  "$cosign" verify-blob-attestation --bundle "$fx/key/provenance.intoto.sigstore.json" --new-bundle-format --type slsaprovenance1 \
+  --key "$fx/key/cosign.pub" --trusted-root "$root" "$kart"
+expect_ok "mero-release verify --bundle: same keyless provenance" \
+  "$mr" verify --bundle "$kprov" --type slsaprovenance1 --certificate-identity "$identity" --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
 
 if [ "$failed" -gt 0 ]; then
   echo "[FAIL] cosign interoperability: $failed check(s) failed"
