@@ -1,7 +1,7 @@
 // Command mkrelease builds a large, correctly key-signed mero-tee release in a directory store
 // for bench/audit/run.sh: the four content assets of a node-image release filled with
-// pseudo-random bytes (MiB in total), checksums.sha256 and a Sigstore bundle for every signed
-// file. With -extra N it adds N more assets of -extra-kib KiB each, listed in checksums.sha256
+// pseudo-random bytes (MiB in total), the provenance, checksums.sha256 and a Sigstore bundle for
+// every signed file. With -extra N it adds N more assets of -extra-kib KiB each, listed in checksums.sha256
 // (the audit hashes them and warns that they are not expected assets): the linearity check.
 // It writes the public key to -key-out and prints the store's asset directory.
 package main
@@ -20,6 +20,7 @@ import (
 
 	"github.com/calimero-network/mero-release/pipeline/audit/audittest"
 	"github.com/calimero-network/mero-release/pipeline/checksum"
+	"github.com/calimero-network/mero-release/pipeline/provenance"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
@@ -73,6 +74,20 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 		}
 		sums.Entries = append(sums.Entries, checksum.Entry{Name: name, SHA256: sum})
 	}
+	// the provenance over the content, listed in checksums.sha256 like the content
+	in := provenance.Input{Tag: tag}
+	for _, e := range sums.Entries {
+		in.Subjects = append(in.Subjects, provenance.Subject{Name: e.Name, SHA256: e.SHA256})
+	}
+	prov, err := provenance.Make(ctx, signer, in)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(staging, release.ProvenanceFile), prov, 0o644); err != nil {
+		return err
+	}
+	provSum := sha256.Sum256(prov)
+	sums.Entries = append(sums.Entries, checksum.Entry{Name: release.ProvenanceFile, SHA256: hex.EncodeToString(provSum[:])})
 	all := release.ExpectedAssets(tag.Family).All()
 	for i := range extra {
 		name := fmt.Sprintf("extra-%05d.bin", i)
