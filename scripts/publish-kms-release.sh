@@ -12,7 +12,7 @@ Usage: publish-kms-release.sh --tag mero-kms-vX.Y.Z[-rc.N] --dir ASSETS --store 
 Publishes the assets in ASSETS as the KMS release --tag. Every asset of a mero-kms release
 (attestation-policy-{debug,debug-read-only,locked-read-only}.json, kms-image-manifest.json,
 published-mrtds.json, sbom.spdx.json, release-notes.md, checksums.sha256 and a .sigstore.json
-bundle for each) must be there, else exit 11 and nothing is created; checksums.sha256 must match
+bundle for each, and the signed provenance provenance.intoto.sigstore.json) must be there, else exit 11 and nothing is created; checksums.sha256 must match
 them. An rc is published as a prerelease, never latest. Re-running resumes a draft without
 duplicates; a published release is never changed (different assets: exit 10).
 

@@ -11,7 +11,7 @@ Usage: publish-node-release.sh --tag mero-tee-vX.Y.Z[-rc.N] --dir ASSETS --store
 
 Publishes the assets in ASSETS as the node-image release --tag. Every asset of a mero-tee
 release (node-image-manifest.json, published-mrtds.json, sbom.spdx.json, release-notes.md,
-checksums.sha256 and a .sigstore.json bundle for each) must be there, else exit 11 and nothing
+checksums.sha256 and a .sigstore.json bundle for each, and provenance.intoto.sigstore.json) must be there, else exit 11 and nothing
 is created; checksums.sha256 must match them. An rc is published as a prerelease, never latest.
 Re-running resumes a draft without duplicates; a published release is never changed.
 
