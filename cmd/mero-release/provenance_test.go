@@ -13,7 +13,7 @@ func TestProvenanceBuildFromGitHubEnv(t *testing.T) {
 	gh := map[string]string{
 		"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "calimero-network/mero-tee",
 		"GITHUB_WORKFLOW_REF": "calimero-network/mero-tee/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.3.0",
-		"GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2",
+		"GITHUB_SHA":          "0123456789abcdef0123456789abcdef01234567", "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2",
 	}
 	a := &app{getenv: func(k string) string { return gh[k] }}
 	img := "golang:1.26.8-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d"
