@@ -53,7 +53,7 @@ func TestAuditCLIKey(t *testing.T) {
 	os.WriteFile(summary, []byte("# earlier step\n"), 0o644)
 	env := map[string]string{"GITHUB_STEP_SUMMARY": summary}
 	code, stdout, stderr := pubCLI(t, env, "audit", "--tag", tag.String(), "--store", good, "--key", pub)
-	if code != outcome.OK || stdout != "" || strings.Contains(stderr, "[FAIL]") || strings.Count(stderr, "[PASS]") != 10+5+4+4+1 {
+	if code != outcome.OK || stdout != "" || strings.Contains(stderr, "[FAIL]") || strings.Count(stderr, "[PASS]") != 11+5+5+4+1+1 {
 		t.Fatalf("good: exit %d, stdout %q\n%s", code, stdout, stderr)
 	}
 	md, _ := os.ReadFile(summary)
