@@ -171,7 +171,7 @@ func (m *MeroRelease) ReleaseKms(
 	// +optional
 	catalogPr bool,
 	// Where E2E runs the KMS: local (a process) or phala (a Phala Cloud CVM per profile running
-	// the KMS release's image; needs phala-dstack-url and phala-api-key, and a registry the CVMs pull the images from).
+	// the release's image; needs phala-dstack-url, phala-api-key and a registry to pull from).
 	// +optional
 	// +default="local"
 	kmsProvider string,
@@ -293,7 +293,7 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// +optional
 	catalogPr bool,
 	// Where E2E runs the KMS: local (a process) or phala (a Phala Cloud CVM per profile running
-	// the KMS release's image; needs phala-dstack-url and phala-api-key; runs the images the KMS release recorded).
+	// the image the KMS release recorded; needs phala-dstack-url and phala-api-key).
 	// +optional
 	// +default="local"
 	kmsProvider string,

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/calimero-network/mero-release/examples/kms"
 	"github.com/calimero-network/mero-release/pipeline/e2e"
@@ -90,4 +93,53 @@ func (a *app) releaseKMSProvider(cmdName string, f *releaseFlags, cfg *flow.Conf
 		return nil
 	}
 	return outcome.UsageErrorf("%s: --kms-provider %q: want %s or %s", cmdName, f.kmsProvider, kmsProviderLocal, kmsProviderPhala)
+}
+
+// phalaCommand is `mero-release phala`: maintenance of the CVMs E2E deploys on Phala Cloud.
+func (a *app) phalaCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "phala",
+		Short: "Phala Cloud maintenance: sweep leftover E2E KMS CVMs",
+	}
+	c.AddCommand(a.phalaSweepCommand())
+	return c
+}
+
+func (a *app) phalaSweepCommand() *cobra.Command {
+	var olderThan time.Duration
+	c := &cobra.Command{
+		Use:   "sweep [--older-than 24h]",
+		Short: "Delete the E2E KMS CVMs (" + phala.NamePrefix + "*) older than --older-than (default 24h)",
+		Long: `Lists the CVMs of the Phala Cloud account ($PHALA_DSTACK_URL, $PHALA_API_KEY) and deletes those
+named ` + phala.NamePrefix + `… created more than --older-than ago: leftovers of E2E runs that could not
+delete their CVMs (a killed job). Other CVMs are never touched. One [PASS] line per deleted CVM;
+--json prints the deleted app ids. Exit 1 when a listing or deletion failed, 2 for bad arguments.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if olderThan <= 0 {
+				return outcome.UsageErrorf("phala sweep: --older-than %s: want a positive duration such as 24h", olderThan)
+			}
+			base, key := a.getenv(envPhalaURL), a.getenv(envPhalaAPIKey)
+			if base == "" || key == "" {
+				return outcome.UsageErrorf("phala sweep: needs $%s and $%s", envPhalaURL, envPhalaAPIKey)
+			}
+			client, err := phala.New(base, key, phala.Options{})
+			if err != nil {
+				return err
+			}
+			deleted, err := phala.Sweep(cmd.Context(), client, olderThan, time.Now())
+			for _, id := range deleted {
+				a.log.Passf("phala sweep: deleted the CVM of app %s", id)
+			}
+			a.log.Infof("phala sweep: deleted %d CVM(s) older than %s", len(deleted), olderThan)
+			if a.json {
+				if jerr := a.printJSON(map[string]any{"deleted": deleted}); jerr != nil && err == nil {
+					err = jerr
+				}
+			}
+			return err
+		},
+	}
+	c.Flags().DurationVar(&olderThan, "older-than", phala.SweepAge, "minimum age of a CVM to delete")
+	return c
 }

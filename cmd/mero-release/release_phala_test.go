@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -186,4 +187,29 @@ func TestReleaseKMSPhala(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestPhalaSweepCommand: mero-release phala sweep deletes only this tool's CVMs older than the
+// cut-off.
+func TestPhalaSweepCommand(t *testing.T) {
+	fake := phalatest.New("k", func(context.Context, phalatest.App) (string, func() error, error) {
+		return "", nil, fmt.Errorf("not deployed in this test")
+	})
+	t.Cleanup(fake.Close)
+	old := fake.AddLeftover("mero-e2e-kms-run1-debug", time.Now().Add(-48*time.Hour))
+	fake.AddLeftover("mero-e2e-kms-run2-debug", time.Now().Add(-time.Hour))
+	fake.AddLeftover("someone-elses-cvm", time.Now().Add(-72*time.Hour))
+	env := map[string]string{"PHALA_DSTACK_URL": fake.URL(), "PHALA_API_KEY": "k"}
+	code, stdout, stderr := catalogCLI(t, env, "--json", "phala", "sweep")
+	catalogExpect(t, code, stderr, 0, "[PASS] phala sweep: deleted the CVM of app "+old, "deleted 1 CVM(s)")
+	if !strings.Contains(stdout, old) {
+		t.Errorf("--json: %s", stdout)
+	}
+	if _, deleted, live := fake.Counts(); deleted != 1 || live != 2 {
+		t.Errorf("%d deleted, %d live; want only the old CVM of ours deleted", deleted, live)
+	}
+	code, _, stderr = catalogCLI(t, nil, "phala", "sweep")
+	catalogExpect(t, code, stderr, 2, "needs $PHALA_DSTACK_URL and $PHALA_API_KEY")
+	code, _, stderr = catalogCLI(t, env, "phala", "sweep", "--older-than", "0s")
+	catalogExpect(t, code, stderr, 2, "want a positive duration")
 }
