@@ -213,3 +213,15 @@ func TestPhalaSweepCommand(t *testing.T) {
 	code, _, stderr = catalogCLI(t, env, "phala", "sweep", "--older-than", "0s")
 	catalogExpect(t, code, stderr, 2, "want a positive duration")
 }
+
+// TestReleaseNodeImagePhalaFlags: release-node-image --kms-provider phala runs the KMS release's
+// images, so a local KMS binary is refused with it, and the API's variables are required.
+func TestReleaseNodeImagePhalaFlags(t *testing.T) {
+	root := t.TempDir()
+	common := []string{"release-node-image", "--tag", "mero-tee-v1.3.0-rc.1", "--version", "1.3.0-rc.1", "--store", "dir:" + filepath.Join(root, "releases"),
+		"--work", filepath.Join(root, "work"), "--repo", filepath.Join("..", ".."), "--kms-provider", "phala"}
+	code, _, stderr := catalogCLI(t, map[string]string{"PHALA_DSTACK_URL": "http://127.0.0.1:1/api/v1", "PHALA_API_KEY": "k"}, append(common, "--kms-binary", "/bin/true")...)
+	catalogExpect(t, code, stderr, 2, "--kms-binary runs the KMS locally; --kms-provider phala runs the KMS release's images: give one")
+	code, _, stderr = catalogCLI(t, nil, common...)
+	catalogExpect(t, code, stderr, 2, "release-node-image: --kms-provider phala needs $PHALA_DSTACK_URL")
+}
