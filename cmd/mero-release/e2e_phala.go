@@ -18,11 +18,10 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 )
 
-// The environment of --kms-provider phala (SPEC §2: PHALA_DSTACK_URL is a repository
-// variable; the key is a secret).
+// The environment of --kms-provider phala.
 const (
-	envPhalaURL       = "PHALA_DSTACK_URL"
-	envPhalaAPIKey    = "PHALA_API_KEY"
+	envPhalaURL       = phala.EnvURL
+	envPhalaAPIKey    = phala.EnvAPIKey
 	envPolicyTemplate = "MERO_KMS_POLICY_URL_TEMPLATE"
 )
 
