@@ -64,7 +64,14 @@ func (m *MeroRelease) MeasureNode(
 	gcpServiceAccountKey *dagger.Secret,
 ) (*dagger.File, error) {
 	if len(image) == 0 && provider == "sim" {
-		image = []string{"debug=examples/node-image", "debug-read-only=examples/node-image", "locked-read-only=examples/node-image"}
+		// every profile the CLI lists boots the source's example image
+		rules, err := m.rules(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range rules.Profiles {
+			image = append(image, p+"=examples/node-image")
+		}
 	}
 	ctr := m.Container()
 	if gcpServiceAccountKey != nil {

@@ -105,15 +105,22 @@ type kmsEnvironment struct {
 	KMSRelease  string            `json:"kms_release"`
 	Environment map[string]string `json:"environment"`
 	ComposeHash string            `json:"compose_hash"`
-	// KeptImage is the state's archive of the released image (found by digest), if any.
+	// KMSImage is the image the release recorded for the profile, pinned by digest.
+	KMSImage string `json:"kms_image"`
+	// KeptImage is the state's archive of the released image (found by digest), or the given
+	// archive the CLI checked, if any.
 	KeptImage string `json:"kept_image"`
+	// PullImage is KMSImage when a registry serves it by digest.
+	PullImage string `json:"pull_image"`
 }
 
 // KmsService runs the released KMS of one profile as a Dagger service on port 8080.
 //
-// Its image is the released one: --image, or the OCI archive a release-kms call kept in its
-// state whose digest is the image the release recorded for the profile (migrate-policy --work
-// finds it); only without either is it rebuilt from the KMS Dockerfile.
+// Its image is the released one, never a rebuild: --image (an OCI archive whose digest the CLI
+// checks against the image the release recorded for the profile), else the archive a
+// release-kms call kept in its state with that digest (migrate-policy --work finds it), else
+// the recorded image pulled by digest from its registry. A release built without a registry
+// whose state kept no archive cannot be run: the call fails saying so.
 // Its policy is the verified release asset (migrate-policy), pinned by SHA-256 and read from a
 // file:// URL.
 // Quotes come from the sample KMS's simulated dstack VM running the app-compose the release
@@ -134,35 +141,27 @@ func (m *MeroRelease) KmsService(
 	// Compatibility catalog (default: the state's updated catalog, else the source's).
 	// +optional
 	catalog *dagger.File,
-	// The profile's released image, an OCI archive.
+	// The profile's released image, an OCI archive (its digest must be the released one).
 	// +optional
 	image *dagger.File,
-	// Source directory of a Dockerfile-based KMS, to rebuild the image when none is given or kept
-	// (default: this repository, examples/kms).
-	// +optional
-	kmsSource *dagger.Directory,
-	// The KMS Dockerfile inside the KMS source.
-	// +optional
-	// +default="examples/kms/Dockerfile"
-	dockerfile string,
-	// A prebuilt static KMS binary the Dockerfile copies instead of compiling it.
-	// +optional
-	kmsBinary *dagger.File,
 	// Accept a policy_not_ready policy (release candidates only).
 	// +optional
 	allowNotReady bool,
 ) (*dagger.Service, error) {
-	svc, _, err := m.kmsService(ctx, kmsVersion, nodeVersion, profile, store, key, catalog, image, kmsSource, dockerfile, kmsBinary, allowNotReady)
+	svc, _, err := m.kmsService(ctx, kmsVersion, nodeVersion, profile, store, key, catalog, image, allowNotReady)
 	return svc, err
 }
 
 // kmsService is KmsService; it also says which image the service runs (for kms-check's result).
 func (m *MeroRelease) kmsService(ctx context.Context, kmsVersion, nodeVersion, profile string, store *dagger.Directory, key, catalog, image *dagger.File,
-	kmsSource *dagger.Directory, dockerfile string, kmsBinary *dagger.File, allowNotReady bool) (*dagger.Service, string, error) {
+	allowNotReady bool) (*dagger.Service, string, error) {
 	ctr, args, err := m.migratePolicyArgs(ctx, kmsVersion, nodeVersion, profile, store, "", key, "", "", nil, catalog, "file://"+policyMount, allowNotReady, true)
 	if err != nil {
 		return nil, "", err
 	}
+	// A given archive is checked by the CLI: its digest must be the released image's.
+	ctr, imagePath := withFile(ctr, "kms-image.oci.tar", image)
+	args = append(args, flag("image", imagePath)...)
 	const policyOut = "/out/policy.json"
 	args = append([]string{"--json"}, append(args, "-o", policyOut)...)
 	ran := exec(ctr, args...)
@@ -187,12 +186,16 @@ func (m *MeroRelease) kmsService(ctx context.Context, kmsVersion, nodeVersion, p
 	kept, isKept := strings.CutPrefix(env.KeptImage, statePath+"/")
 	switch {
 	case image != nil:
-		kms, source = dag.Container().Import(image), "the image given with --image"
+		kms, source = dag.Container().Import(image), "the image given with --image, the released "+env.KMSImage
 	case isKept:
 		// migrate-policy reports a kept archive only when its verified digest is the released image
 		kms, source = dag.Container().Import(store.File(kept)), "the archive the state kept of the released image: "+kept
+	case env.PullImage != "":
+		// pinned by digest: the engine verifies the pulled manifest against it
+		kms, source = dag.Container().From(env.PullImage), "the released image pulled by digest: "+env.PullImage
 	default:
-		kms, source = m.kmsBuildOf(kmsSource, dockerfile, kmsBinary).image(profile, kmsVersion), "an image rebuilt from the KMS Dockerfile (the state kept no archive of the released image)"
+		return nil, "", fmt.Errorf("kms-service: the released image of %s (%s) is %q: no registry serves it and the state kept no archive of it; pass the released OCI archive with --image (a rebuild would not be the released image)",
+			env.KMSRelease, profile, env.KMSImage)
 	}
 	svc := kms.
 		WithMountedFile(policyPath, ran.File(policyOut)).
@@ -223,14 +226,14 @@ func (m *MeroRelease) KmsCheck(
 	// Compatibility catalog (default: the state's updated catalog, else the source's).
 	// +optional
 	catalog *dagger.File,
-	// A prebuilt static KMS binary the Dockerfile copies instead of compiling it.
+	// The profile's released image, an OCI archive (default: as kms-service finds it).
 	// +optional
-	kmsBinary *dagger.File,
+	image *dagger.File,
 	// Accept a policy_not_ready policy (release candidates only).
 	// +optional
 	allowNotReady bool,
 ) (string, error) {
-	svc, ran, err := m.kmsService(ctx, kmsVersion, nodeVersion, profile, store, nil, catalog, nil, nil, "", kmsBinary, allowNotReady)
+	svc, ran, err := m.kmsService(ctx, kmsVersion, nodeVersion, profile, store, nil, catalog, image, allowNotReady)
 	if err != nil {
 		return "", err
 	}

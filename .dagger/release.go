@@ -71,6 +71,24 @@ func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Direct
 	return ctr, append(args, signArgs...)
 }
 
+// phala is where E2E runs the KMS: locally (the default) or, for kms-provider phala, as Phala
+// Cloud CVMs through the API at url with the key (the CLI checks that both are there).
+type phala struct {
+	provider, url string
+	apiKey        *dagger.Secret
+}
+
+// apply sets the Phala API's variables and returns the CLI flags that select the KMS provider.
+func (p phala) apply(ctr *dagger.Container) (*dagger.Container, []string) {
+	if p.url != "" {
+		ctr = ctr.WithEnvVariable("PHALA_DSTACK_URL", p.url)
+	}
+	if p.apiKey != nil {
+		ctr = ctr.WithSecretVariable("PHALA_API_KEY", p.apiKey)
+	}
+	return ctr, flag("kms-provider", p.provider)
+}
+
 // runState runs the CLI and returns the state directory after it, or an error with the CLI's log.
 func (m *MeroRelease) runState(ctx context.Context, ctr *dagger.Container, args ...string) (*dagger.Directory, error) {
 	ran := exec(ctr, args...)
@@ -85,8 +103,10 @@ func (m *MeroRelease) runState(ctx context.Context, ctr *dagger.Container, args 
 // The three profile images are built here from the KMS's Dockerfile (the sample KMS of
 // examples/ by default) and handed to the pipeline as OCI archives: those bytes are measured,
 // SBOM'd, run in E2E and, with a registry, pushed. Stages (SPEC §3): version sync → counterpart
-// → images → policies → measurements → SBOM → dependency guard → notes → checksums → sign →
-// stage → audit → E2E → push → publish → audit → catalog. The returned directory holds
+// → images → policies → measurements → SBOM → notes → checksums → sign → stage → audit →
+// [push the digests, for kms-provider phala] → E2E → dependency guard → push → publish → audit
+// → catalog. With kms-provider phala, E2E deploys each profile's image as a Phala Cloud CVM,
+// probes it and deletes it on every path. The returned directory holds
 // releases/ (the local store) and work/ (assets, images, report.json, the updated catalog);
 // pass it back as --state to release against the same store.
 func (m *MeroRelease) ReleaseKms(
@@ -155,8 +175,21 @@ func (m *MeroRelease) ReleaseKms(
 	// Open or update the catalog pull request on the GitHub repository after E2E passed.
 	// +optional
 	catalogPr bool,
+	// Where E2E runs the KMS: local (a process) or phala (a Phala Cloud CVM per profile running
+	// the release's image; needs phala-dstack-url, phala-api-key and a registry to pull from).
+	// +optional
+	// +default="local"
+	kmsProvider string,
+	// The Phala Cloud API, …/api/v1 (PHALA_DSTACK_URL), for kms-provider phala.
+	// +optional
+	phalaDstackUrl string,
+	// The Phala Cloud API key (PHALA_API_KEY), for kms-provider phala.
+	// +optional
+	phalaApiKey *dagger.Secret,
 ) (*dagger.Directory, error) {
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	ctr, phalaArgs := phala{kmsProvider, phalaDstackUrl, phalaApiKey}.apply(ctr)
+	args = append(args, phalaArgs...)
 	rules, err := m.rules(ctx)
 	if err != nil {
 		return nil, err
@@ -264,8 +297,21 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// Open or update the catalog pull request on the GitHub repository after E2E passed.
 	// +optional
 	catalogPr bool,
+	// Where E2E runs the KMS: local (a process) or phala (a Phala Cloud CVM per profile running
+	// the image the KMS release recorded; needs phala-dstack-url and phala-api-key).
+	// +optional
+	// +default="local"
+	kmsProvider string,
+	// The Phala Cloud API, …/api/v1 (PHALA_DSTACK_URL), for kms-provider phala.
+	// +optional
+	phalaDstackUrl string,
+	// The Phala Cloud API key (PHALA_API_KEY), for kms-provider phala.
+	// +optional
+	phalaApiKey *dagger.Secret,
 ) (*dagger.Directory, error) {
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	ctr, phalaArgs := phala{kmsProvider, phalaDstackUrl, phalaApiKey}.apply(ctr)
+	args = append(args, phalaArgs...)
 	ctr, kmsPath := withFile(ctr, "mero-kms", kmsBinary)
 	args = append(args, flag("kms-binary", kmsPath)...)
 	if build {

@@ -14,7 +14,7 @@ func (a *app) commands() []*cobra.Command {
 		a.guardCommand(),
 		a.checksumsCommand(), a.signCommand(), a.verifyCommand(),
 		a.kmsCommand(), a.e2eCommand(),
-		a.measureKMSCommand(), a.measureNodeCommand(), a.gcpCommand(),
+		a.measureKMSCommand(), a.measureNodeCommand(), a.gcpCommand(), a.phalaCommand(),
 		a.publishCommand(), a.auditCommand(), a.catalogPRCommand(),
 		a.sbomCommand(),
 		a.notesCommand(),

@@ -151,7 +151,7 @@ match; a bad flag is exit 2.`,
 	fl := c.Flags()
 	fl.StringVar(&f.version, "version", "", "KMS version; must equal the policy's kms_version ($MERO_KMS_VERSION)")
 	fl.StringVar(&f.profile, "profile", "", "KMS profile; must equal the policy's profile ($MERO_KMS_PROFILE)")
-	fl.StringVar(&f.policyURL, "policy-url", "", "attestation policy URL: http(s):// or file:// ($MERO_KMS_POLICY_URL)")
+	fl.StringVar(&f.policyURL, "policy-url", "", "attestation policy URL: http(s)://, file:// or data: ($MERO_KMS_POLICY_URL)")
 	fl.StringVar(&f.policySHA, "policy-sha256", "", "optional SHA-256 pin of the policy bytes ($MERO_KMS_POLICY_SHA256)")
 	fl.StringVar(&f.listen, "listen", "", "listen address, default 127.0.0.1:8080 ($MERO_KMS_LISTEN)")
 	fl.StringVar(&f.secretFile, "root-secret-file", "", "key-derivation root secret file, >= 32 bytes; unset: development secret ($MERO_KMS_ROOT_SECRET_FILE)")
@@ -229,7 +229,7 @@ a release missing from the store.`,
 			switch kmsProvider {
 			case kmsProviderLocal:
 			case kmsProviderPhala:
-				if o.KMS, err = a.phalaKMS(policyTemplate, runID); err != nil {
+				if o.KMS, err = a.phalaKMS("e2e", policyTemplate, "", runID); err != nil {
 					return err
 				}
 			default:
@@ -290,8 +290,8 @@ a release missing from the store.`,
 	fl.StringVar(&profiles, "profiles", "", "comma-separated profiles of the node suite (default: all three)")
 	fl.StringVar(&staleProfile, "stale-profile", "", "profile of guardrail C (default: locked-read-only)")
 	fl.StringVar(&runID, "run-id", "", "run id labelling the VMs (default: random)")
-	fl.StringVar(&kmsProvider, "kms-provider", kmsProviderLocal, "where each KMS runs: local (a process or this process) or phala (a Phala Cloud CVM per policy; $PHALA_DSTACK_URL, $PHALA_API_KEY)")
-	fl.StringVar(&policyTemplate, "policy-url-template", "", "with --kms-provider phala: URL of a release asset, with {tag} and {file} ($MERO_KMS_POLICY_URL_TEMPLATE)")
+	fl.StringVar(&kmsProvider, "kms-provider", kmsProviderLocal, kmsProviderHelp)
+	fl.StringVar(&policyTemplate, "policy-url-template", "", "with --kms-provider phala: URL of a release asset the CVM fetches its policy from, with {tag} and {file} ($MERO_KMS_POLICY_URL_TEMPLATE; default: the policy inline in the CVM's encrypted environment)")
 	fl.StringVar(&kmsBinary, "kms-binary", "", "KMS executable to run as processes on 127.0.0.1 (default: the sample KMS in this process)")
 	fl.BoolVar(&checkKMS, "check-kms-measurements", false, "also compare the KMS quote with the KMS release's published-mrtds.json")
 	fl.BoolVar(&advisory, "advisory", false, "report failures but exit 0 (E2E is advisory for rc releases)")

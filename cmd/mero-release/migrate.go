@@ -113,7 +113,7 @@ func (a *app) migrateProfile(cmd *cobra.Command, flag string) (release.Profile, 
 
 // migratePolicyCommand is `mero-release migrate-policy` (SPEC §10, steps 1–3).
 func (a *app) migratePolicyCommand() *cobra.Command {
-	var kmsVersion, nodeVersion, profile, storeSpec, catalogFlag, urlBase, output, workDir string
+	var kmsVersion, nodeVersion, profile, storeSpec, catalogFlag, urlBase, output, workDir, imageArchive string
 	var allowNotReady bool
 	var tf trustFlags
 	c := &cobra.Command{
@@ -132,7 +132,9 @@ func (a *app) migratePolicyCommand() *cobra.Command {
      MERO_KMS_VERSION, MERO_KMS_PROFILE, MERO_KMS_POLICY_URL (the release asset's download URL,
      or --policy-url-base/<tag>/<asset> for a mirror) and MERO_KMS_POLICY_SHA256.
      --json also gives the image the release recorded (kms_image, by digest), its app-compose
-     hash, and with --work the OCI archive the release run kept of that very image (kept_image).
+     hash, pull_image when a registry serves that image by digest, and with --work the OCI
+     archive the release run kept of that very image (kept_image; --image checks a given
+     archive is that image instead).
 Then restart the KMS instances one by one and run migrate-check.
 Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad arguments.`,
 		Args: cobra.NoArgs,
@@ -168,6 +170,7 @@ Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad argume
 			if workDir != "" {
 				opts.KeptImages = flow.ImagesDir(workDir, release.KMS.TagPrefix()+kmsVersion)
 			}
+			opts.ImageArchive = imageArchive
 			res, err := migrate.MigratePolicy(cmd.Context(), opts)
 			if err != nil {
 				return a.failed(err)
@@ -196,6 +199,7 @@ Exit 0 ready, 10 verification failure, 11 release or asset missing, 2 bad argume
 	fl.BoolVar(&allowNotReady, "allow-not-ready", false, "accept a policy_not_ready policy (release candidates only: the KMS then releases keys to any node)")
 	fl.StringVarP(&output, "output", "o", "", "also write the verified policy to this file")
 	fl.StringVar(&workDir, "work", "", "the work directory of the run that released the KMS: report its kept archive of the released image (kept_image)")
+	fl.StringVar(&imageArchive, "image", "", "an OCI archive that must be the released image of the profile: its digest is checked (exit 10 otherwise) and reported as kept_image")
 	tf.register(fl)
 	return c
 }

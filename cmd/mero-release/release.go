@@ -37,7 +37,7 @@ type releaseFlags struct {
 	catalogPR                                                                 bool
 	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot                   string
 	keyless, skipE2E                                                          bool
-	provider, runID                                                           string
+	provider, runID, kmsProvider, kmsQuoteRoot                                string
 	builderImages                                                             []string
 	gcp                                                                       gcpFlags
 }
@@ -67,6 +67,8 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.StringVar(&f.provider, "provider", "sim", "VM provider for measurement and E2E nodes: sim (TDX simulator) or gcp")
 	fl.StringVar(&f.runID, "run-id", "", "run id labelling VMs (default $GITHUB_RUN_ID or local)")
 	fl.StringArrayVar(&f.builderImages, "builder-image", nil, "a builder image pinned by digest (REF@sha256:HEX), recorded in the provenance's resolved inputs (repeatable)")
+	fl.StringVar(&f.kmsProvider, "kms-provider", kmsProviderLocal, kmsProviderHelp)
+	fl.StringVar(&f.kmsQuoteRoot, "kms-quote-root", "", "with --kms-provider phala: PEM roots the CVMs' quotes chain to (default: Intel's SGX Root CA)")
 	f.gcp.register(c)
 }
 
@@ -274,10 +276,14 @@ func (a *app) runRelease(rep *flow.Report, err error) error {
 			err = jerr
 		}
 	}
-	if err != nil {
-		return reported(err)
+	switch {
+	case err == nil:
+		return nil
+	case rep == nil:
+		// refused before any stage ran: no stage logged it, so the error is printed
+		return err
 	}
-	return nil
+	return reported(err)
 }
 
 // releaseKMSCommand is `mero-release release-kms`.
@@ -292,8 +298,12 @@ func (a *app) releaseKMSCommand() *cobra.Command {
 directory store, a key pair in WORK/keys and the TDX simulator. The profile images are built
 around --kms-binary, or taken as they are with --image PROFILE=OCI-ARCHIVE (the Dagger module
 builds them from the KMS's Dockerfile). E2E runs the KMS binary of the release's image as a
-process on 127.0.0.1. With --registry the images are pushed after the staged release passed
-its audit and E2E, and the registry must hold the measured digests. Nothing is published
+process on 127.0.0.1, or, with --kms-provider phala, deploys each profile's image as a Phala
+Cloud CVM ($PHALA_DSTACK_URL, $PHALA_API_KEY), probes it (/health, a nonce-bound /attest whose
+quote and event log must match the published measurements) and deletes every CVM on every
+path. With --registry the images are pushed after the staged release passed its audit and E2E
+(for phala, by digest and untagged before E2E, so the CVMs can pull them), and the registry
+must hold the measured digests. Nothing is published
 before the staged release passes the audit and, for stable and hotfix releases, E2E; a
 published release is never changed, and a re-run only re-audits it.`,
 		Args: cobra.NoArgs,
@@ -317,6 +327,9 @@ published release is never changed, and a re-run only re-audits it.`,
 					return err
 				}
 				cfg.KMSLauncher = local.Process(e2eBinary, cfg.Authority, cfg.NodeRootFile, a.log)
+				if err := a.releaseKMSProvider("release-kms", &f, &cfg); err != nil {
+					return err
+				}
 			}
 			return a.runRelease(flow.ReleaseKMS(cmd.Context(), cfg, product))
 		},
@@ -402,7 +415,13 @@ its quote verified and its MRTD/RTMR0–3 published; the VM is deleted on every 
 				return err
 			}
 			if kmsBinary != "" {
+				if f.kmsProvider == kmsProviderPhala {
+					return outcome.UsageErrorf("release-node-image: --kms-binary runs the KMS locally; --kms-provider phala runs the KMS release's images: give one")
+				}
 				cfg.KMSLauncher = local.Process(kmsBinary, cfg.Authority, cfg.NodeRootFile, a.log)
+			}
+			if err := a.releaseKMSProvider("release-node-image", &f, &cfg); err != nil {
+				return err
 			}
 			return a.runRelease(flow.ReleaseNode(cmd.Context(), cfg, product))
 		},

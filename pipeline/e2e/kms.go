@@ -36,3 +36,11 @@ type KMSDeployment struct {
 type KMSLauncher interface {
 	Launch(ctx context.Context, p *policy.Loaded, d KMSDeployment) (KMSInstance, error)
 }
+
+// ImagePuller is implemented by launchers whose KMS instances pull the release's recorded image
+// from its registry (a CVM on Phala Cloud), rather than running a local executable: a release
+// run must push the images (by digest) before its E2E can use such a launcher.
+type ImagePuller interface {
+	// PullsImages reports whether the instances run the recorded image pulled by digest.
+	PullsImages() bool
+}

@@ -31,7 +31,8 @@ type PhalaKMS struct {
 	// examples/kms.AppCompose); required.
 	AppCompose func(imageRef string) ([]byte, error)
 	// PolicyURL returns the URL the CVM fetches policy p from (a release asset's download
-	// URL); required.
+	// URL); nil hands the CVM the policy inline (policy.DataURL, in the encrypted
+	// environment), as a release run's E2E must: its policies are published only after E2E.
 	PolicyURL func(ctx context.Context, p *policy.Loaded) (string, error)
 	// TrustedRoots are the roots the KMS's quotes chain to (Intel's SGX Root CA on Phala);
 	// required.
@@ -54,6 +55,9 @@ type PhalaKMS struct {
 	created, deleted int
 }
 
+// PullsImages reports true: a CVM pulls the release's recorded image by digest (e2e.ImagePuller).
+func (l *PhalaKMS) PullsImages() bool { return true }
+
 // Counts returns how many CVMs this launcher created and how many it deleted.
 func (l *PhalaKMS) Counts() (created, deleted int) {
 	l.mu.Lock()
@@ -64,8 +68,8 @@ func (l *PhalaKMS) Counts() (created, deleted int) {
 // Launch deploys the KMS of policy p as a CVM and returns it once healthy.
 func (l *PhalaKMS) Launch(ctx context.Context, p *policy.Loaded, d KMSDeployment) (KMSInstance, error) {
 	switch {
-	case l.Client == nil || l.AppCompose == nil || l.PolicyURL == nil || l.TrustedRoots == nil:
-		return nil, outcome.UsageErrorf("phala KMS: client, app-compose renderer, policy URL and trusted roots are required")
+	case l.Client == nil || l.AppCompose == nil || l.TrustedRoots == nil:
+		return nil, outcome.UsageErrorf("phala KMS: client, app-compose renderer and trusted roots are required")
 	case p == nil || p.Policy == nil:
 		return nil, outcome.UsageErrorf("phala KMS: no attestation policy")
 	case d.Image == "":
@@ -76,9 +80,11 @@ func (l *PhalaKMS) Launch(ctx context.Context, p *policy.Loaded, d KMSDeployment
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", name, err)
 	}
-	policyURL, err := l.PolicyURL(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("deploy %s: policy URL: %w", name, err)
+	policyURL := policy.DataURL(p.Data)
+	if l.PolicyURL != nil {
+		if policyURL, err = l.PolicyURL(ctx, p); err != nil {
+			return nil, fmt.Errorf("deploy %s: policy URL: %w", name, err)
+		}
 	}
 	instanceType := l.InstanceType
 	if instanceType == "" {

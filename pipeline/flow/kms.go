@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/calimero-network/mero-release/pipeline/e2e"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -41,18 +42,25 @@ type KMSImageManifest struct {
 }
 
 // ReleaseKMS runs the KMS pipeline (SPEC §3): version sync → draft → counterpart → build the image
-// per profile (or take the prebuilt ones) → policies → measurements → SBOM → notes → provenance → checksums →
-// sign → stage → audit (staged) → E2E → dependency guard (the pair E2E just proved counts) →
-// push the images (when a registry is set) → publish → audit → catalog.
+// per profile (or take the prebuilt ones) → policies → measurements → SBOM → notes → provenance →
+// checksums → sign → stage → audit (staged) → [push the digests, for a KMS launcher that pulls
+// images] → E2E → dependency guard (the pair E2E just proved counts) → push the images (when a
+// registry is set) → publish → audit → catalog.
 // Nothing reaches the registry or cfg.Store before the staged release passed its audit and (for stable and
-// hotfix releases) E2E; a published release is never modified and a re-run only re-audits it;
-// a re-run after a failed publish completes the draft that run left, as it is.
+// hotfix releases) E2E — with one exception: when E2E deploys the images where they are pulled
+// from the registry (e2e.ImagePuller: Phala CVMs), the audited images are pushed by digest,
+// untagged, before E2E; their tags still come only after it. A published release is never
+// modified and a re-run only re-audits it; a re-run after a failed publish completes the draft
+// that run left, as it is.
 func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, error) {
 	if cfg.Tag.Family != release.KMS {
 		return nil, outcome.UsageErrorf("release-kms: %s is not a mero-kms tag", cfg.Tag)
 	}
 	if product.AppCompose == nil || product.OSImage == nil {
 		return nil, outcome.UsageErrorf("release-kms: the KMS product needs an app-compose renderer and a dstack OS image")
+	}
+	if pullsImages(cfg.KMSLauncher) && product.Registry == "" && !cfg.SkipE2E {
+		return nil, outcome.UsageErrorf("release-kms: E2E deploys the KMS images where they are pulled from a registry (the Phala KMS provider): give the registry to push them to")
 	}
 	r, err := newRun(&cfg)
 	if err != nil {
@@ -73,6 +81,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 		r.signStage(),
 		r.stageStage(),
 		r.stagedAuditStage(),
+		k.pushDigestsStage(),
 		r.e2eStage(),
 		r.dependencyStage(func() map[release.Profile]*policy.Policy { return k.policies }),
 		k.pushStage(),
@@ -114,7 +123,7 @@ func (k *kmsRun) buildStage() Stage {
 				if err != nil {
 					return err
 				}
-				ref := "localhost/" + name + "@" + digest
+				ref := release.LocalImageRef(name, digest)
 				if k.product.Registry != "" {
 					ref = strings.TrimRight(k.product.Registry, "/") + "/" + name + "@" + digest
 				}
@@ -243,6 +252,52 @@ func (k *kmsRun) pushStage() Stage {
 						return outcome.VerificationErrorf("%s: pushed %s but the release records %s", p, pushed, img.Image)
 					}
 					k.cfg.Log.Infof("pushed %s as %s", tag, pushed)
+					return nil
+				})
+			}
+			return g.Wait()
+		},
+	}
+}
+
+// pullsImages says whether launcher's KMS instances pull the release's images from the
+// registry (e2e.ImagePuller), so E2E needs them pushed first.
+func pullsImages(launcher e2e.KMSLauncher) bool {
+	p, ok := launcher.(e2e.ImagePuller)
+	return ok && p.PullsImages()
+}
+
+// pushDigestsStage pushes each profile's audited image to the registry by digest, untagged,
+// when E2E deploys it where it is pulled from there (a Phala CVM pulls the image the release's
+// app-compose pins): the compose hash the release measured names Registry/ImageName@digest, so
+// no other reference can stand in. Tags are pushed only after E2E (pushStage).
+func (k *kmsRun) pushDigestsStage() Stage {
+	return Stage{
+		Name: "push-digests",
+		Skip: func() string {
+			switch {
+			case k.unlessBuilt() != "":
+				return k.unlessBuilt()
+			case k.cfg.SkipE2E:
+				return "E2E is turned off for this run"
+			case !pullsImages(k.cfg.KMSLauncher):
+				return "E2E runs the KMS locally: nothing to pull"
+			}
+			return ""
+		},
+		Run: func(ctx context.Context) error {
+			g, gctx := errgroup.WithContext(ctx)
+			for _, p := range release.Profiles() {
+				img := k.images[p]
+				g.Go(func() error {
+					pushed, err := ociimage.PushArchive(gctx, img.archive, img.Image, k.product.RegistryUser, k.product.RegistryToken)
+					if err != nil {
+						return err
+					}
+					if pushed != img.Image {
+						return outcome.VerificationErrorf("%s: pushed %s but the release records %s", p, pushed, img.Image)
+					}
+					k.cfg.Log.Infof("pushed %s by digest (untagged) for E2E to pull", pushed)
 					return nil
 				})
 			}

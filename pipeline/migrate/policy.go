@@ -45,6 +45,10 @@ type PolicyOptions struct {
 	// release (its work directory's images folder): the archive whose digest is the image the
 	// release recorded for the profile is reported as PolicyResult.KeptImage.
 	KeptImages string
+	// ImageArchive, when set, is an OCI archive that must be the image the release recorded for
+	// the profile: its digest is checked (a verification error otherwise) and it is reported
+	// as PolicyResult.KeptImage.
+	ImageArchive string
 	// Log receives the [INFO]/[PASS]/[WARN] lines.
 	Log *outcome.Logger
 }
@@ -114,6 +118,10 @@ type PolicyResult struct {
 	// KeptImage is the OCI archive in PolicyOptions.KeptImages whose digest is KMSImage's: the
 	// released image itself, to run where no registry serves it. Empty when none matches.
 	KeptImage string `json:"kept_image,omitempty"`
+	// PullImage is KMSImage when a registry serves it by digest (release.PullableImage): what
+	// runs the released image where no archive of it is at hand. Empty for a release built
+	// without a registry.
+	PullImage string `json:"pull_image,omitempty"`
 	// Policy are the verified policy bytes.
 	Policy []byte `json:"-"`
 }
@@ -181,11 +189,24 @@ func MigratePolicy(ctx context.Context, o PolicyOptions) (*PolicyResult, error) 
 		Environment: Environment{KMSVersion: o.KMSVersion, Profile: string(o.Profile), PolicyURL: url, PolicySHA256: v.SHA256},
 	}
 	if rec, err := kmsDeployment(ctx, o.Store, kmsTag, o.Profile, o.Trust); err != nil {
+		if o.ImageArchive != "" {
+			return nil, fmt.Errorf("%s (%s): %s cannot be checked against the released image: %w", kmsTag, o.Profile, o.ImageArchive, err)
+		}
 		log.Warnf("%s: no verified deployment record for %s: %v", kmsTag, o.Profile, err)
 	} else {
 		res.KMSImage, res.ComposeHash = rec.Image, rec.ComposeHash
+		if release.PullableImage(rec.Image) {
+			res.PullImage = rec.Image
+		}
 		log.Infof("%s (%s) deploys %s (app-compose hash %s)", kmsTag, o.Profile, rec.Image, rec.ComposeHash)
-		if o.KeptImages != "" {
+		if o.ImageArchive != "" {
+			if err := checkImageArchive(o.ImageArchive, rec.Image); err != nil {
+				return nil, fmt.Errorf("%s (%s): %w", kmsTag, o.Profile, err)
+			}
+			res.KeptImage = o.ImageArchive
+			log.Passf("%s is the released image %s", o.ImageArchive, rec.Image)
+		}
+		if o.KeptImages != "" && res.KeptImage == "" {
 			if res.KeptImage, err = keptImage(o.KeptImages, rec.Image); err != nil {
 				return nil, fmt.Errorf("%s (%s): %w", kmsTag, o.Profile, err)
 			}
@@ -207,6 +228,22 @@ func keptImage(dir, image string) (string, error) {
 		return "", nil
 	}
 	return measure.FindImageArchive(dir, pin)
+}
+
+// checkImageArchive checks that the OCI archive is image, pinned by digest (NAME@sha256:…).
+func checkImageArchive(archive, image string) error {
+	_, pin, pinned := strings.Cut(image, "@")
+	if !pinned {
+		return outcome.VerificationErrorf("the release records %s, not pinned by digest: %s cannot be checked against it", image, archive)
+	}
+	info, err := measure.InspectImage(archive)
+	if err != nil {
+		return err
+	}
+	if info.Digest != pin {
+		return outcome.VerificationErrorf("%s is image %s, not the released %s", archive, info.Digest, image)
+	}
+	return nil
 }
 
 // kmsDeployment reads the KMS release's published-mrtds.json, verified like the policy, and

@@ -417,8 +417,23 @@ func TestMigratePolicyKeptImage(t *testing.T) {
 		}
 		// without a folder nothing is looked for
 		o.KeptImages = ""
-		if res, err := migrate.MigratePolicy(context.Background(), o); err != nil || res.KeptImage != "" {
+		res, err = migrate.MigratePolicy(context.Background(), o)
+		if err != nil || res.KeptImage != "" {
 			t.Errorf("%s without KeptImages: %q, %v", p, res.KeptImage, err)
+		}
+		// the recorded image is in a registry: it is what to pull
+		if res.PullImage != res.KMSImage || res.PullImage == "" {
+			t.Errorf("%s: pull image %q, want the recorded %q", p, res.PullImage, res.KMSImage)
+		}
+		// a given archive must be the released image: "a" is debug's, and only debug's
+		o.ImageArchive = filepath.Join(kept, "a.oci.tar")
+		res, err = migrate.MigratePolicy(context.Background(), o)
+		if p == release.Debug {
+			if err != nil || res.KeptImage != o.ImageArchive {
+				t.Errorf("%s: the released archive given: %v, kept image %q", p, err, res.KeptImage)
+			}
+		} else if outcome.Code(err) != outcome.VerificationFailed || err == nil || !strings.Contains(err.Error(), "not the released") {
+			t.Errorf("%s: another image given: want a verification error naming it, got %v", p, err)
 		}
 	}
 }

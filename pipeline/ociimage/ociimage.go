@@ -396,26 +396,36 @@ func materialize(img v1.Image) (v1.Image, error) {
 	return mutate.ConfigFile(out, cfg)
 }
 
-// Push writes img to ref (e.g. ghcr.io/owner/mero-kms:1.3.0-debug) and returns the pushed
-// reference pinned by digest (ghcr.io/owner/mero-kms@sha256:…). Token is a registry token
-// (GHCR: a token with packages:write); empty means anonymous.
+// Push writes img to ref (e.g. ghcr.io/owner/mero-kms:1.3.0-debug, or REPO@sha256:… to push
+// the manifest by its digest, untagged) and returns the pushed reference pinned by digest
+// (ghcr.io/owner/mero-kms@sha256:…). Token is a registry token (GHCR: a token with
+// packages:write); empty means anonymous.
 func Push(ctx context.Context, img v1.Image, ref, user, token string, opts ...name.Option) (string, error) {
-	tag, err := name.NewTag(ref, opts...)
+	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
 		return "", outcome.UsageErrorf("push: image reference %q: %v", ref, err)
+	}
+	if d, ok := r.(name.Digest); ok {
+		want, err := Digest(img)
+		if err != nil {
+			return "", err
+		}
+		if d.DigestStr() != want {
+			return "", outcome.VerificationErrorf("push %s: the image's digest is %s", ref, want)
+		}
 	}
 	auth := authn.Anonymous
 	if token != "" {
 		auth = &authn.Basic{Username: orDefault(user, "mero-release"), Password: token}
 	}
-	if err := remote.Write(tag, img, remote.WithContext(ctx), remote.WithAuth(auth)); err != nil {
+	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuth(auth)); err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	d, err := Digest(img)
 	if err != nil {
 		return "", err
 	}
-	return tag.Context().Name() + "@" + d, nil
+	return r.Context().Name() + "@" + d, nil
 }
 
 // PushArchive pushes the single image of an OCI archive to ref exactly as it is — the

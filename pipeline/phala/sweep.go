@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+// The environment of the Phala KMS provider (SPEC §2: PHALA_DSTACK_URL is a repository
+// variable; the key is a secret).
+const (
+	// EnvURL is the Phala Cloud API base URL (…/api/v1).
+	EnvURL = "PHALA_DSTACK_URL"
+	// EnvAPIKey is the Phala Cloud API key (sent as X-API-Key).
+	EnvAPIKey = "PHALA_API_KEY"
+)
+
 // NamePrefix starts the name of every CVM mero-release deploys, so that Sweep finds only its
 // own.
 const NamePrefix = "mero-e2e-kms-"

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -58,4 +59,27 @@ func LoadForKMS(data []byte, source, wantSHA256, version, profile string) (*Load
 		return nil, outcome.VerificationErrorf("attestation policy %s: profile is %q but %s is %q: refusing to start", source, p.Profile, EnvKMSProfile, profile)
 	}
 	return &Loaded{Policy: p, SHA256: got, Source: source, Data: bytes.Clone(data)}, nil
+}
+
+// dataURLPrefix starts a policy carried inline in MERO_KMS_POLICY_URL (RFC 2397, base64).
+const dataURLPrefix = "data:application/json;base64,"
+
+// DataURL carries policy bytes inline as MERO_KMS_POLICY_URL: a data: URL (RFC 2397, base64).
+// It is how a KMS that cannot reach the release's assets gets its policy — a CVM deployed by
+// the release's E2E before the release is published; the SHA-256 pin still binds the bytes.
+func DataURL(data []byte) string {
+	return dataURLPrefix + base64.StdEncoding.EncodeToString(data)
+}
+
+// ParseDataURL returns the bytes of a data: URL DataURL wrote; ok is false for any other URL.
+func ParseDataURL(rawURL string) (data []byte, ok bool, err error) {
+	enc, ok := strings.CutPrefix(rawURL, dataURLPrefix)
+	if !ok {
+		return nil, false, nil
+	}
+	data, err = base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, true, outcome.UsageErrorf("%s: data: URL: %v", EnvPolicyURL, err)
+	}
+	return data, true, nil
 }

@@ -66,3 +66,20 @@ func TestKMSVariables(t *testing.T) {
 		}
 	}
 }
+
+func TestDataURL(t *testing.T) {
+	data := []byte(`{"schema_version":"1","x":"ä"}`)
+	u := DataURL(data)
+	got, ok, err := ParseDataURL(u)
+	if err != nil || !ok || string(got) != string(data) {
+		t.Fatalf("ParseDataURL(DataURL(x)) = %q, %v, %v", got, ok, err)
+	}
+	for _, other := range []string{"https://example.invalid/p.json", "file:///tmp/p.json", "", "data:text/plain,x"} {
+		if _, ok, err := ParseDataURL(other); ok || err != nil {
+			t.Errorf("ParseDataURL(%q): ok %v, err %v; want not a policy data URL", other, ok, err)
+		}
+	}
+	if _, ok, err := ParseDataURL(dataURLPrefix + "!!!"); !ok || outcome.Code(err) != outcome.Usage {
+		t.Errorf("bad base64: ok %v, err %v; want a usage error", ok, err)
+	}
+}

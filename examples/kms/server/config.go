@@ -212,6 +212,12 @@ func LoadPolicyBytes(data []byte, source, wantSHA256, version, profile string) (
 }
 
 func fetch(ctx context.Context, client *http.Client, rawURL string) ([]byte, error) {
+	if data, ok, err := policy.ParseDataURL(rawURL); ok {
+		if err != nil {
+			return nil, err
+		}
+		return readLimited(bytes.NewReader(data), "(data: URL)")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, outcome.UsageErrorf("%s: %v", EnvPolicyURL, err)
@@ -249,7 +255,7 @@ func fetch(ctx context.Context, client *http.Client, rawURL string) ([]byte, err
 		}
 		return readLimited(resp.Body, rawURL)
 	}
-	return nil, outcome.UsageErrorf("%s: scheme %q: want http, https or file", EnvPolicyURL, u.Scheme)
+	return nil, outcome.UsageErrorf("%s: scheme %q: want http, https, file or data", EnvPolicyURL, u.Scheme)
 }
 
 func readLimited(r io.Reader, name string) ([]byte, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/kmsclient"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
@@ -53,7 +54,8 @@ func TestFetchPolicy(t *testing.T) {
 	}))
 	defer ts.Close()
 	ctx := context.Background()
-	for _, u := range []string{"file://" + path, path, ts.URL + "/policy.json"} {
+	// a data: URL carries the policy inline (how release E2E hands a CVM an unpublished policy)
+	for _, u := range []string{"file://" + path, path, ts.URL + "/policy.json", policy.DataURL(data)} {
 		got, err := FetchPolicy(ctx, ts.Client(), u, strings.ToUpper(sum), "1.2.0", "locked-read-only")
 		if err != nil {
 			t.Errorf("%s: %v", u, err)
@@ -76,6 +78,8 @@ func TestFetchPolicy(t *testing.T) {
 		{"ftp://host/p.json", "", "1.2.0", "locked-read-only", outcome.Usage, "scheme"},
 		{"file://otherhost/p.json", "", "1.2.0", "locked-read-only", outcome.Usage, "host"},
 		{"file://" + filepath.Join(dir, "nope.json"), "", "1.2.0", "locked-read-only", outcome.General, "no such file"},
+		{policy.DataURL(data), strings.Repeat("0", 64), "1.2.0", "locked-read-only", outcome.VerificationFailed, "pins"},
+		{policy.DataURL(make([]byte, maxPolicyBytes+1)), "", "1.2.0", "locked-read-only", outcome.VerificationFailed, "larger than"},
 	}
 	for _, b := range bad {
 		_, err := FetchPolicy(ctx, ts.Client(), b.url, b.sha, b.version, b.profile)
