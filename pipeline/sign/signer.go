@@ -106,11 +106,16 @@ func (s *KeySigner) PublicKey() crypto.PublicKey { return s.pub }
 
 // Sign signs content with the key (and records it in Rekor when configured).
 func (s *KeySigner) Sign(ctx context.Context, content []byte) ([]byte, error) {
+	return s.bundle(ctx, &sgsign.PlainData{Data: content})
+}
+
+// bundle signs content (plain data or a DSSE payload) into a bundle.
+func (s *KeySigner) bundle(ctx context.Context, content sgsign.Content) ([]byte, error) {
 	opts := sgsign.BundleOptions{Context: ctx}
 	if s.opts.RekorURL != "" {
 		opts.TransparencyLogs = []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: s.opts.RekorURL, Timeout: s.opts.Timeout})}
 	}
-	b, err := sgsign.Bundle(&sgsign.PlainData{Data: content}, s.keypair, opts)
+	b, err := sgsign.Bundle(content, s.keypair, opts)
 	if err != nil {
 		return nil, fmt.Errorf("key sign: %w", err)
 	}
@@ -198,6 +203,11 @@ func NewKeylessSigner(opts KeylessOptions) (*KeylessSigner, error) {
 
 // Sign obtains (or reuses) the certificate, signs content and records it in Rekor.
 func (s *KeylessSigner) Sign(ctx context.Context, content []byte) ([]byte, error) {
+	return s.bundle(ctx, &sgsign.PlainData{Data: content})
+}
+
+// bundle signs content (plain data or a DSSE payload) into a bundle.
+func (s *KeylessSigner) bundle(ctx context.Context, content sgsign.Content) ([]byte, error) {
 	opts := sgsign.BundleOptions{
 		Context:             ctx,
 		CertificateProvider: s.certs,
@@ -207,7 +217,7 @@ func (s *KeylessSigner) Sign(ctx context.Context, content []byte) ([]byte, error
 	if s.tsa != nil {
 		opts.TimestampAuthorities = []*sgsign.TimestampAuthority{s.tsa}
 	}
-	b, err := sgsign.Bundle(&sgsign.PlainData{Data: content}, s.keypair, opts)
+	b, err := sgsign.Bundle(content, s.keypair, opts)
 	if err != nil {
 		return nil, fmt.Errorf("keyless sign: %w", err)
 	}

@@ -298,7 +298,12 @@ func (v *Verifier) verifyParsed(cp *compiledPolicy, b *bundle.Bundle, digest []b
 		return nil, outcome.VerificationErrorf("artifact digest does not match the bundle: the bundle signs %s:%s, the artifact is %s:%s",
 			name, hex.EncodeToString(md.GetDigest()), name, hex.EncodeToString(digest))
 	}
+	return v.verifyEntity(cp, b, name, digest)
+}
 
+// verifyEntity checks a parsed bundle (message signature or DSSE envelope) for the artifact
+// digest (algorithm name) with a compiled policy.
+func (v *Verifier) verifyEntity(cp *compiledPolicy, b *bundle.Bundle, name string, digest []byte) (*Result, error) {
 	vc, err := b.VerificationContent()
 	if err != nil {
 		return nil, outcome.VerificationErrorf("bundle verification material: %v", err)

@@ -45,6 +45,7 @@ import (
 	fulciocert "github.com/sigstore/fulcio/pkg/certificate"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/rekor/pkg/types"
+	_ "github.com/sigstore/rekor/pkg/types/dsse/v0.0.1"         // register dsse entries (attestations)
 	_ "github.com/sigstore/rekor/pkg/types/hashedrekord/v0.0.1" // register hashedrekord entries
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
@@ -458,7 +459,7 @@ func (s *Sigstore) sctExtension(preDER []byte) (pkix.Extension, error) {
 	return pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}, Value: value}, nil
 }
 
-// serveRekor implements POST /api/v1/log/entries (hashedrekord) and GET of an entry.
+// serveRekor implements POST /api/v1/log/entries (hashedrekord, dsse) and GET of an entry.
 func (s *Sigstore) serveRekor(w http.ResponseWriter, r *http.Request) {
 	const prefix = "/api/v1/log/entries"
 	switch {
