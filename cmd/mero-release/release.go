@@ -19,6 +19,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
 	"github.com/calimero-network/mero-release/pipeline/dstack"
 	"github.com/calimero-network/mero-release/pipeline/flow"
+	"github.com/calimero-network/mero-release/pipeline/imagesign"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/packer"
@@ -288,7 +289,9 @@ directory store, a key pair in WORK/keys and the TDX simulator. The profile imag
 around --kms-binary, or taken as they are with --image PROFILE=OCI-ARCHIVE (the Dagger module
 builds them from the KMS's Dockerfile). E2E runs the KMS binary of the release's image as a
 process on 127.0.0.1. With --registry the images are pushed after the staged release passed
-its audit and E2E, and the registry must hold the measured digests. Nothing is published
+its audit and E2E, and the registry must hold the measured digests; each pushed digest is
+then signed and attested (SBOM, SLSA provenance) with the release's signer where cosign looks
+(check with verify-image or cosign verify/verify-attestation). Nothing is published
 before the staged release passes the audit and, for stable and hotfix releases, E2E; a
 published release is never changed, and a re-run only re-audits it.`,
 		Args: cobra.NoArgs,
@@ -329,7 +332,7 @@ published release is never changed, and a re-run only re-audits it.`,
 func (a *app) kmsProduct(ctx context.Context, cfg flow.Config, binary, registry string, images []string, build bool) (flow.KMSProduct, error) {
 	product := flow.KMSProduct{
 		Registry: a.envOr(registry, "GHCR_REGISTRY"), RegistryUser: a.getenv("GITHUB_ACTOR"), RegistryToken: a.getenv("GHCR_TOKEN"),
-		AppCompose: kms.AppCompose, OSImage: dstack.PinnedOSImage(),
+		AppCompose: kms.AppCompose, OSImage: dstack.PinnedOSImage(), Builder: imagesign.BuilderFromEnv(a.getenv),
 	}
 	if len(images) > 0 {
 		m, err := parseProfileMap("image", images)

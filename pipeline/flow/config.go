@@ -99,6 +99,13 @@ type KMSProduct struct {
 	ImageName, Registry string
 	// RegistryUser and RegistryToken authenticate the push (GHCR: a packages:write token).
 	RegistryUser, RegistryToken string
+	// Builder identifies who builds and pushes the images in their provenance attestation (the
+	// workflow URI in CI, imagesign.BuilderFromEnv; default imagesign.LocalBuilder).
+	Builder string
+	// ImageProvenance, when set, returns the SLSA provenance v1 predicate (JSON) attested on
+	// profile p's pushed image (REGISTRY/NAME@sha256:…); nil builds one with imagesign.Provenance
+	// from what the release knows.
+	ImageProvenance func(p release.Profile, image string) ([]byte, error)
 	// AppCompose renders the dstack app-compose of the KMS pinned to an image reference.
 	AppCompose func(imageRef string) ([]byte, error)
 	// OSImage is the dstack guest OS the KMS runs on (dstack.PinnedOSImage); Dstack are its

@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +12,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-git/v5"
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/calimero-network/mero-release/pipeline/imagesign"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -213,7 +218,10 @@ func (k *kmsRun) takePrebuilt(p release.Profile, name string) (archive, digest s
 
 // pushStage pushes each profile's image to the registry (GHCR) after the staged release passed
 // its audit and E2E and before it is published, so a refused release pushes nothing; the
-// registry must then hold exactly the digest that was measured and recorded.
+// registry must then hold exactly the digest that was measured and recorded. Right after its
+// push, each digest is signed and attested with the release's signer where cosign looks
+// (pipeline/imagesign): a signature, the SBOM and a provenance attestation; what a re-run finds
+// attached already is not added again.
 func (k *kmsRun) pushStage() Stage {
 	return Stage{
 		Name: "push-images",
@@ -229,6 +237,16 @@ func (k *kmsRun) pushStage() Stage {
 		Run: func(ctx context.Context) error {
 			name := orDefault(k.product.ImageName, "mero-kms")
 			version := k.cfg.Tag.Version.String()
+			signer, ok := k.cfg.Signer.(imagesign.Signer)
+			if !ok {
+				return fmt.Errorf("push-images: the signer (%T) cannot sign image attestations (DSSE)", k.cfg.Signer)
+			}
+			sbomDoc, err := os.ReadFile(filepath.Join(k.assets, release.SBOMFile))
+			if err != nil {
+				return fmt.Errorf("push-images: the SBOM attested on the images: %w", err)
+			}
+			repoURL, commit := k.imageSource()
+			source := [2]string{repoURL, commit}
 			g, gctx := errgroup.WithContext(ctx)
 			for _, p := range release.Profiles() {
 				img := k.images[p]
@@ -242,12 +260,84 @@ func (k *kmsRun) pushStage() Stage {
 						return outcome.VerificationErrorf("%s: pushed %s but the release records %s", p, pushed, img.Image)
 					}
 					k.cfg.Log.Infof("pushed %s as %s", tag, pushed)
-					return nil
+					return k.signImage(gctx, p, pushed, signer, sbomDoc, source)
 				})
 			}
 			return g.Wait()
 		},
 	}
+}
+
+// imageSource is the release's source for image provenance: the repository URL and the commit
+// of HEAD in the repository (empty when unknown).
+func (k *kmsRun) imageSource() (repoURL, commit string) {
+	if k.cfg.RepoDir == "" {
+		return k.cfg.RepoURL, ""
+	}
+	if repo, err := git.PlainOpenWithOptions(k.cfg.RepoDir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+		if head, err := repo.Head(); err == nil {
+			commit = head.Hash().String()
+		}
+	}
+	return k.cfg.RepoURL, commit
+}
+
+// signImage signs and attests profile p's pushed image (REGISTRY/NAME@sha256:…) with the
+// release's signer: the SBOM and the provenance (the product's, or one built from what the
+// release knows: builder, tag, image, source, binary).
+func (k *kmsRun) signImage(ctx context.Context, p release.Profile, pushed string, signer imagesign.Signer, sbomDoc []byte, source [2]string) error {
+	ref, err := name.NewDigest(pushed)
+	if err != nil {
+		return fmt.Errorf("%s: sign image: %w", p, err)
+	}
+	var prov []byte
+	if k.product.ImageProvenance != nil {
+		prov, err = k.product.ImageProvenance(p, pushed)
+	} else {
+		in := imagesign.ProvenanceInput{
+			Builder: k.product.Builder, Tag: k.cfg.Tag.String(), Image: ref.Context().Name(), Profile: string(p),
+			SourceRepository: source[0], SourceCommit: source[1], InvocationID: k.cfg.RunID, Created: k.cfg.Created,
+		}
+		if k.product.Binary != "" && len(k.product.Images) == 0 {
+			d, derr := fileDigest(k.product.Binary)
+			if derr != nil {
+				return fmt.Errorf("%s: provenance: %w", p, derr)
+			}
+			in.Inputs = map[string]string{"binary": d}
+		}
+		prov, err = imagesign.Provenance(in)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: provenance: %w", p, err)
+	}
+	got, err := imagesign.Attach(ctx, ref, imagesign.Options{
+		Signer: signer,
+		Attestations: []imagesign.Attestation{
+			{PredicateType: imagesign.SPDXPredicateType, Predicate: sbomDoc},
+			{PredicateType: imagesign.SLSAProvenancePredicateType, Predicate: prov},
+		},
+		Created: k.cfg.Created,
+		Remote:  ociimage.RemoteOptions(ctx, k.product.RegistryUser, k.product.RegistryToken),
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	k.cfg.Log.Infof("%s: signed and attested %s (added %d, already there %d)", p, pushed, len(got.Added), len(got.Present))
+	return nil
+}
+
+// fileDigest is "sha256:<hex>" of a file.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // policyStage generates one attestation policy per profile from the counterpart node release's
