@@ -63,7 +63,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 	if err != nil {
 		return nil, err
 	}
-	k := &kmsRun{run: r, product: product, images: map[release.Profile]KMSImage{}, policies: map[release.Profile]*policy.Policy{}}
+	k := &kmsRun{run: r, product: product, images: map[release.Profile]KMSImage{}, policies: map[release.Profile]*policy.Policy{}, signImages: true}
 	return r.execute(ctx, []Stage{
 		r.versionStage(),
 		r.draftStage(),
@@ -92,6 +92,10 @@ type kmsRun struct {
 	mu       sync.Mutex
 	images   map[release.Profile]KMSImage
 	policies map[release.Profile]*policy.Policy
+
+	// signImages signs and attests each pushed image (release-kms, after audit and E2E; not the
+	// explicit build-and-push of BuildKMSImages, which precedes any release).
+	signImages bool
 
 	layerOnce sync.Once // the binary's layer, built once for the three profile images
 	layer     ociimage.Layer
@@ -237,16 +241,13 @@ func (k *kmsRun) pushStage() Stage {
 		Run: func(ctx context.Context) error {
 			name := orDefault(k.product.ImageName, "mero-kms")
 			version := k.cfg.Tag.Version.String()
-			signer, ok := k.cfg.Signer.(imagesign.Signer)
-			if !ok {
-				return fmt.Errorf("push-images: the signer (%T) cannot sign image attestations (DSSE)", k.cfg.Signer)
+			var att *imageAttestation
+			if k.signImages {
+				var err error
+				if att, err = k.imageAttestation(); err != nil {
+					return err
+				}
 			}
-			sbomDoc, err := os.ReadFile(filepath.Join(k.assets, release.SBOMFile))
-			if err != nil {
-				return fmt.Errorf("push-images: the SBOM attested on the images: %w", err)
-			}
-			repoURL, commit := k.imageSource()
-			source := [2]string{repoURL, commit}
 			g, gctx := errgroup.WithContext(ctx)
 			for _, p := range release.Profiles() {
 				img := k.images[p]
@@ -260,7 +261,10 @@ func (k *kmsRun) pushStage() Stage {
 						return outcome.VerificationErrorf("%s: pushed %s but the release records %s", p, pushed, img.Image)
 					}
 					k.cfg.Log.Infof("pushed %s as %s", tag, pushed)
-					return k.signImage(gctx, p, pushed, signer, sbomDoc, source)
+					if att == nil {
+						return nil
+					}
+					return k.signImage(gctx, p, pushed, att)
 				})
 			}
 			return g.Wait()
@@ -268,24 +272,39 @@ func (k *kmsRun) pushStage() Stage {
 	}
 }
 
-// imageSource is the release's source for image provenance: the repository URL and the commit
-// of HEAD in the repository (empty when unknown).
-func (k *kmsRun) imageSource() (repoURL, commit string) {
-	if k.cfg.RepoDir == "" {
-		return k.cfg.RepoURL, ""
+// imageAttestation is what every pushed image is signed and attested with.
+type imageAttestation struct {
+	signer          imagesign.Signer
+	sbom            []byte
+	repoURL, commit string
+}
+
+// imageAttestation gathers the signer, the release's SBOM and its source: the repository URL and
+// the commit of HEAD in the repository (empty when unknown).
+func (k *kmsRun) imageAttestation() (*imageAttestation, error) {
+	signer, ok := k.cfg.Signer.(imagesign.Signer)
+	if !ok {
+		return nil, fmt.Errorf("push-images: the signer (%T) cannot sign image attestations (DSSE)", k.cfg.Signer)
 	}
-	if repo, err := git.PlainOpenWithOptions(k.cfg.RepoDir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
-		if head, err := repo.Head(); err == nil {
-			commit = head.Hash().String()
+	doc, err := os.ReadFile(filepath.Join(k.assets, release.SBOMFile))
+	if err != nil {
+		return nil, fmt.Errorf("push-images: the SBOM attested on the images: %w", err)
+	}
+	att := &imageAttestation{signer: signer, sbom: doc, repoURL: k.cfg.RepoURL}
+	if k.cfg.RepoDir != "" {
+		if repo, err := git.PlainOpenWithOptions(k.cfg.RepoDir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+			if head, err := repo.Head(); err == nil {
+				att.commit = head.Hash().String()
+			}
 		}
 	}
-	return k.cfg.RepoURL, commit
+	return att, nil
 }
 
 // signImage signs and attests profile p's pushed image (REGISTRY/NAME@sha256:…) with the
 // release's signer: the SBOM and the provenance (the product's, or one built from what the
 // release knows: builder, tag, image, source, binary).
-func (k *kmsRun) signImage(ctx context.Context, p release.Profile, pushed string, signer imagesign.Signer, sbomDoc []byte, source [2]string) error {
+func (k *kmsRun) signImage(ctx context.Context, p release.Profile, pushed string, att *imageAttestation) error {
 	ref, err := name.NewDigest(pushed)
 	if err != nil {
 		return fmt.Errorf("%s: sign image: %w", p, err)
@@ -296,7 +315,7 @@ func (k *kmsRun) signImage(ctx context.Context, p release.Profile, pushed string
 	} else {
 		in := imagesign.ProvenanceInput{
 			Builder: k.product.Builder, Tag: k.cfg.Tag.String(), Image: ref.Context().Name(), Profile: string(p),
-			SourceRepository: source[0], SourceCommit: source[1], InvocationID: k.cfg.RunID, Created: k.cfg.Created,
+			SourceRepository: att.repoURL, SourceCommit: att.commit, InvocationID: k.cfg.RunID, Created: k.cfg.Created,
 		}
 		if k.product.Binary != "" && len(k.product.Images) == 0 {
 			d, derr := fileDigest(k.product.Binary)
@@ -311,9 +330,9 @@ func (k *kmsRun) signImage(ctx context.Context, p release.Profile, pushed string
 		return fmt.Errorf("%s: provenance: %w", p, err)
 	}
 	got, err := imagesign.Attach(ctx, ref, imagesign.Options{
-		Signer: signer,
+		Signer: att.signer,
 		Attestations: []imagesign.Attestation{
-			{PredicateType: imagesign.SPDXPredicateType, Predicate: sbomDoc},
+			{PredicateType: imagesign.SPDXPredicateType, Predicate: att.sbom},
 			{PredicateType: imagesign.SLSAProvenancePredicateType, Predicate: prov},
 		},
 		Created: k.cfg.Created,
