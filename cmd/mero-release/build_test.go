@@ -140,6 +140,11 @@ func TestBuildKMSImage(t *testing.T) {
 		if err != nil || desc.Digest.String() != img.Digest {
 			t.Errorf("%s: registry has %v (%v), manifest says %s", p, desc, err, img.Digest)
 		}
+		// an explicit build-and-push precedes any release: nothing is signed
+		sig, _ := name.ParseReference(ref.Context().Name() + ":" + strings.Replace(img.Digest, ":", "-", 1) + ".sig")
+		if _, err := remote.Get(sig); err == nil {
+			t.Errorf("%s: build-kms-image signed the image", p)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out, release.KMSImageManifest)); err != nil {
 		t.Error(err)

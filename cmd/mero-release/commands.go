@@ -12,7 +12,7 @@ func (a *app) commands() []*cobra.Command {
 		a.catalogCommand(),
 		a.policyCommand(),
 		a.guardCommand(),
-		a.checksumsCommand(), a.signCommand(), a.verifyCommand(),
+		a.checksumsCommand(), a.signCommand(), a.verifyCommand(), a.verifyImageCommand(),
 		a.kmsCommand(), a.e2eCommand(),
 		a.measureKMSCommand(), a.measureNodeCommand(), a.gcpCommand(), a.phalaCommand(),
 		a.publishCommand(), a.auditCommand(), a.catalogPRCommand(),

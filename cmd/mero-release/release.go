@@ -303,7 +303,9 @@ Cloud CVM ($PHALA_DSTACK_URL, $PHALA_API_KEY), probes it (/health, a nonce-bound
 quote and event log must match the published measurements) and deletes every CVM on every
 path. With --registry the images are pushed after the staged release passed its audit and E2E
 (for phala, by digest and untagged before E2E, so the CVMs can pull them), and the registry
-must hold the measured digests. Nothing is published
+must hold the measured digests; each pushed digest is then signed and attested (SBOM,
+SLSA provenance) with the release's signer where cosign looks (check with verify-image or
+cosign verify/verify-attestation). Nothing is published
 before the staged release passes the audit and, for stable and hotfix releases, E2E; a
 published release is never changed, and a re-run only re-audits it.`,
 		Args: cobra.NoArgs,

@@ -13,7 +13,9 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/flow"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
+	"github.com/calimero-network/mero-release/pipeline/ociimage/ocitest"
 	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sign"
 )
 
 // kmsImages builds the sample KMS and wraps it in one OCI archive per profile, as the Dagger
@@ -62,7 +64,9 @@ func TestReleaseKMSFromPrebuiltImages(t *testing.T) {
 		"--sbom-input", "../../examples/node-image"}, common...)...)
 	catalogExpect(t, code, stderr, 0, "[PASS] mero-tee-v1.3.0-rc.1: rc release done (published: true)")
 	images := kmsImages(t, "1.3.0-rc.1")
-	args := append([]string{"release-kms", "--tag", "mero-kms-v1.3.0-rc.1", "--version", "1.3.0-rc.1", "--counterpart", "1.3.0-rc.1"}, images...)
+	host := ocitest.Registry(t)
+	args := append([]string{"release-kms", "--tag", "mero-kms-v1.3.0-rc.1", "--version", "1.3.0-rc.1", "--counterpart", "1.3.0-rc.1",
+		"--registry", host + "/calimero"}, images...)
 	code, _, stderr = catalogCLI(t, env, append(args, common...)...)
 	catalogExpect(t, code, stderr, 0,
 		"[INFO] E2E runs /usr/local/bin/mero-kms of the locked-read-only image",
@@ -94,8 +98,29 @@ func TestReleaseKMSFromPrebuiltImages(t *testing.T) {
 		}
 	}
 
-	// migrate-policy --work finds the archive the run kept of the released image, by digest
+	// Each pushed image is signed and attested: verify-image accepts it with the release's key
+	// and refuses another key (10) and a call without a signer policy (2).
 	work := filepath.Join(root, "work")
+	key := filepath.Join(work, "keys", "cosign.pub")
+	for _, p := range release.Profiles() {
+		ref := host + "/calimero/mero-kms:1.3.0-rc.1-" + string(p)
+		code, stdout, stderr := catalogCLI(t, nil, "--json", "verify-image", "--key", key, ref)
+		catalogExpect(t, code, stderr, 0, "https://spdx.dev/Document (referrer) signed by key", "https://slsa.dev/provenance/v1 (tag) signed by key",
+			"signature, SBOM and provenance attestations verified")
+		if !strings.Contains(stdout, `"predicate_type": "https://sigstore.dev/cosign/sign/v1"`) {
+			t.Errorf("verify-image --json: %s", stdout)
+		}
+	}
+	otherPub := filepath.Join(t.TempDir(), "other.pub")
+	if _, pub, err := sign.GenerateKeyPair(nil); err != nil || os.WriteFile(otherPub, pub, 0o644) != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = catalogCLI(t, nil, "verify-image", "--key", otherPub, host+"/calimero/mero-kms:1.3.0-rc.1-debug")
+	catalogExpect(t, code, stderr, 10, "no valid signature (referrer)", "does not verify with the given public key")
+	code, _, stderr = catalogCLI(t, nil, "verify-image", host+"/calimero/mero-kms:1.3.0-rc.1-debug")
+	catalogExpect(t, code, stderr, 2, "give --key, or --certificate-identity")
+
+	// migrate-policy --work finds the archive the run kept of the released image, by digest
 	code, stdout, stderr := catalogCLI(t, nil, "--json", "migrate-policy", "--kms-version", "1.3.0-rc.1", "--node-version", "1.3.0-rc.1",
 		"--profile", "locked-read-only", "--store", "dir:"+filepath.Join(root, "releases"), "--key", filepath.Join(work, "keys", "cosign.pub"),
 		"--catalog", filepath.Join(work, "compatibility-catalog.json"), "--allow-not-ready", "--work", work)

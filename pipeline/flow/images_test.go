@@ -1,6 +1,7 @@
 package flow_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,11 +14,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/calimero-network/mero-release/pipeline/flow"
+	"github.com/calimero-network/mero-release/pipeline/imagesign"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/ociimage/ocitest"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/sign"
 )
 
 // prebuiltImages writes one OCI archive per profile as another builder (the Dagger module's
@@ -73,6 +76,29 @@ func (r *registryServer) repositories(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return cat.Repositories
+}
+
+// wantSignedImages checks that each profile image the release pushed carries, where cosign
+// looks, a signature and the SBOM and provenance attestations made with the release's key.
+func (w *world) wantSignedImages(t *testing.T, reg *registryServer, version string) {
+	t.Helper()
+	for _, p := range release.Profiles() {
+		ref, err := name.ParseReference(fmt.Sprintf("%s/calimero/mero-kms:%s-%s", reg.host, version, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := imagesign.Verify(context.Background(), ref, imagesign.VerifyOptions{Verifier: sign.NewVerifier(nil), Policy: sign.Policy{PublicKey: w.f.publicKey}})
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if len(res.Checks) != 6 {
+			t.Errorf("%s: %d checks %+v, want the signature and 2 attestations in 2 places", p, len(res.Checks), res.Checks)
+		}
+	}
+	if !strings.Contains(w.log.String(), "locked-read-only: signed and attested "+reg.host+"/calimero/mero-kms@sha256:") {
+		t.Error("no signing line in the log")
+	}
 }
 
 func (w *world) releaseKMSWith(tag string, product flow.KMSProduct, mods ...func(*flow.Config)) (*flow.Report, error) {
@@ -134,6 +160,21 @@ func testPrebuiltImages(t *testing.T, f *fixture) {
 		if !strings.Contains(w.log.String(), "[INFO] pushed "+reg.host+"/calimero/mero-kms:1.3.0-rc.1-locked-read-only as ") {
 			t.Errorf("no push line in the log")
 		}
+		w.wantSignedImages(t, reg, "1.3.0-rc.1")
+	})
+	t.Run("stable: pushed, signed and attested", func(t *testing.T) {
+		w := f.world(t)
+		w.AddNode(t, "1.3.0", nil)
+		reg := newRegistry(t)
+		product := w.kmsProduct()
+		product.Registry = reg.host + "/calimero"
+		rep, err := w.releaseKMSWith("mero-kms-v1.3.0", product, counterpart("1.3.0"), w.authorNotes(stableNotes))
+		if err != nil {
+			t.Fatalf("release: %v", err)
+		}
+		wantStatus(t, stages(t, rep, kmsStages()), flow.StatusPass, "", "e2e", "push-images", "publish", "audit")
+		w.wantPublished(t, "mero-kms-v1.3.0")
+		w.wantSignedImages(t, reg, "1.3.0")
 	})
 	t.Run("a refused release pushes nothing", func(t *testing.T) {
 		w := f.world(t)

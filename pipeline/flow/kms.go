@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/calimero-network/mero-release/pipeline/e2e"
+	"github.com/calimero-network/mero-release/pipeline/imagesign"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/ociimage"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -66,7 +68,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 	if err != nil {
 		return nil, err
 	}
-	k := &kmsRun{run: r, product: product, images: map[release.Profile]KMSImage{}, policies: map[release.Profile]*policy.Policy{}}
+	k := &kmsRun{run: r, product: product, images: map[release.Profile]KMSImage{}, policies: map[release.Profile]*policy.Policy{}, signImages: true}
 	return r.execute(ctx, []Stage{
 		r.versionStage(),
 		r.draftStage(),
@@ -97,6 +99,10 @@ type kmsRun struct {
 	mu       sync.Mutex
 	images   map[release.Profile]KMSImage
 	policies map[release.Profile]*policy.Policy
+
+	// signImages signs and attests each pushed image (release-kms, after audit and E2E; not the
+	// explicit build-and-push of BuildKMSImages, which precedes any release).
+	signImages bool
 
 	layerOnce sync.Once // the binary's layer, built once for the three profile images
 	layer     ociimage.Layer
@@ -223,7 +229,10 @@ func (k *kmsRun) takePrebuilt(p release.Profile, name string) (archive, digest s
 
 // pushStage pushes each profile's image to the registry (GHCR) after the staged release passed
 // its audit and E2E and before it is published, so a refused release pushes nothing; the
-// registry must then hold exactly the digest that was measured and recorded.
+// registry must then hold exactly the digest that was measured and recorded. Right after its
+// push, each digest is signed and attested with the release's signer where cosign looks
+// (pipeline/imagesign): a signature, the SBOM and a provenance attestation; what a re-run finds
+// attached already is not added again.
 func (k *kmsRun) pushStage() Stage {
 	return Stage{
 		Name: "push-images",
@@ -239,6 +248,13 @@ func (k *kmsRun) pushStage() Stage {
 		Run: func(ctx context.Context) error {
 			name := orDefault(k.product.ImageName, "mero-kms")
 			version := k.cfg.Tag.Version.String()
+			var att *imageAttestation
+			if k.signImages {
+				var err error
+				if att, err = k.imageAttestation(); err != nil {
+					return err
+				}
+			}
 			g, gctx := errgroup.WithContext(ctx)
 			for _, p := range release.Profiles() {
 				img := k.images[p]
@@ -252,7 +268,10 @@ func (k *kmsRun) pushStage() Stage {
 						return outcome.VerificationErrorf("%s: pushed %s but the release records %s", p, pushed, img.Image)
 					}
 					k.cfg.Log.Infof("pushed %s as %s", tag, pushed)
-					return nil
+					if att == nil {
+						return nil
+					}
+					return k.signImage(gctx, p, pushed, att)
 				})
 			}
 			return g.Wait()
@@ -304,6 +323,52 @@ func (k *kmsRun) pushDigestsStage() Stage {
 			return g.Wait()
 		},
 	}
+}
+
+// imageAttestation is what every pushed image is signed and attested with.
+type imageAttestation struct {
+	signer imagesign.Signer
+	sbom   []byte
+}
+
+// imageAttestation gathers the signer and the release's SBOM.
+func (k *kmsRun) imageAttestation() (*imageAttestation, error) {
+	doc, err := os.ReadFile(filepath.Join(k.assets, release.SBOMFile))
+	if err != nil {
+		return nil, fmt.Errorf("push-images: the SBOM attested on the images: %w", err)
+	}
+	return &imageAttestation{signer: k.cfg.Signer, sbom: doc}, nil
+}
+
+// signImage signs and attests profile p's pushed image (REGISTRY/NAME@sha256:…) with the
+// release's signer: the SBOM and the release's provenance (whose subjects list the image's
+// digest).
+func (k *kmsRun) signImage(ctx context.Context, p release.Profile, pushed string, att *imageAttestation) error {
+	ref, err := name.NewDigest(pushed)
+	if err != nil {
+		return fmt.Errorf("%s: sign image: %w", p, err)
+	}
+	if k.provenance == nil {
+		return fmt.Errorf("%s: this run made no release provenance to attest the image with", p)
+	}
+	prov, err := k.releaseProvenancePredicate()
+	if err != nil {
+		return fmt.Errorf("%s: provenance: %w", p, err)
+	}
+	got, err := imagesign.Attach(ctx, ref, imagesign.Options{
+		Signer: att.signer,
+		Attestations: []imagesign.Attestation{
+			{PredicateType: imagesign.SPDXPredicateType, Predicate: att.sbom},
+			{PredicateType: imagesign.SLSAProvenancePredicateType, Predicate: prov},
+		},
+		Created: k.cfg.Created,
+		Remote:  ociimage.RemoteOptions(ctx, k.product.RegistryUser, k.product.RegistryToken),
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	k.cfg.Log.Infof("%s: signed and attested %s (added %d, already there %d)", p, pushed, len(got.Added), len(got.Present))
+	return nil
 }
 
 // policyStage generates one attestation policy per profile from the counterpart node release's

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/calimero-network/mero-release/pipeline/checksum"
 	"github.com/calimero-network/mero-release/pipeline/dstack"
@@ -49,6 +50,7 @@ func (r *run) provenanceStage(extra func() ([]provenance.Subject, []provenance.D
 		if err != nil {
 			return err
 		}
+		r.provenance = &in
 		r.cfg.Log.Infof("provenance: %d subjects, builder %s, commit %s", len(in.Subjects), orDefault(in.Build.BuilderID, provenance.LocalBuilder), orDefault(in.Build.Commit, "unknown"))
 		return r.writeAsset(release.ProvenanceFile, bundle)
 	}}
@@ -131,4 +133,21 @@ func (n *nodeRun) provenanceInputs() ([]provenance.Subject, []provenance.Depende
 		Name: "gcp-base-image",
 		URI:  "https://www.googleapis.com/compute/v1/projects/" + b.SourceImageProject + "/global/images/" + b.SourceImage,
 	}}, nil
+}
+
+// releaseProvenancePredicate is the SLSA predicate of the provenance this run made (JSON), the
+// one its images are attested with; nil when the run made none (a resumed draft).
+func (r *run) releaseProvenancePredicate() ([]byte, error) {
+	if r.provenance == nil {
+		return nil, nil
+	}
+	st, err := provenance.Statement(*r.provenance)
+	if err != nil {
+		return nil, err
+	}
+	js, err := protojson.Marshal(st.GetPredicate())
+	if err != nil {
+		return nil, fmt.Errorf("provenance: marshal predicate: %w", err)
+	}
+	return js, nil
 }

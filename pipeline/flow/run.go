@@ -17,6 +17,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/notes"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
+	"github.com/calimero-network/mero-release/pipeline/provenance"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
@@ -43,6 +44,8 @@ type run struct {
 	counterpart *release.Tag
 
 	started time.Time // when the run started (the provenance's startedOn)
+	// provenance is what the provenance stage signed (nil before it ran or when it was skipped).
+	provenance *provenance.Input
 
 	assets   string // assembled release assets
 	imageDir string // built images and their compose files

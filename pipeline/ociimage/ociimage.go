@@ -414,11 +414,7 @@ func Push(ctx context.Context, img v1.Image, ref, user, token string, opts ...na
 			return "", outcome.VerificationErrorf("push %s: the image's digest is %s", ref, want)
 		}
 	}
-	auth := authn.Anonymous
-	if token != "" {
-		auth = &authn.Basic{Username: orDefault(user, "mero-release"), Password: token}
-	}
-	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuth(auth)); err != nil {
+	if err := remote.Write(r, img, RemoteOptions(ctx, user, token)...); err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	d, err := Digest(img)
@@ -426,6 +422,16 @@ func Push(ctx context.Context, img v1.Image, ref, user, token string, opts ...na
 		return "", err
 	}
 	return r.Context().Name() + "@" + d, nil
+}
+
+// RemoteOptions are the registry options of a push: the context and the token (GHCR: a token
+// with packages:write; empty means anonymous).
+func RemoteOptions(ctx context.Context, user, token string) []remote.Option {
+	auth := authn.Anonymous
+	if token != "" {
+		auth = &authn.Basic{Username: orDefault(user, "mero-release"), Password: token}
+	}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
 }
 
 // PushArchive pushes the single image of an OCI archive to ref exactly as it is — the

@@ -100,3 +100,35 @@ func (v *Verifier) verifyDSSE(cp *compiledPolicy, b *bundle.Bundle, payloadType 
 	}
 	return &DSSEResult{Result: *r, PayloadType: env.GetPayloadType(), Payload: env.GetPayload()}, nil
 }
+
+// VerifyDSSESubject is VerifyDSSE for an in-toto statement that must name an artifact: the
+// envelope's payload type is InTotoPayloadType and sigstore-go checks that the statement lists
+// digest (algorithm "sha256", "sha384" or "sha512") among its subjects, besides the signature
+// and the signer. Used for attestations attached to a registry image (pipeline/imagesign).
+func (v *Verifier) VerifyDSSESubject(ctx context.Context, bundleJSON []byte, algorithm string, digest []byte, policy Policy) (*DSSEResult, error) {
+	cp, err := compilePolicy(policy)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := NewDigestHash(algorithm); err != nil {
+		return nil, err
+	}
+	b, err := ParseDSSEBundle(bundleJSON)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	env := b.GetDsseEnvelope()
+	if env.GetPayloadType() != InTotoPayloadType {
+		return nil, outcome.VerificationErrorf("DSSE payload type is %q, want %q", env.GetPayloadType(), InTotoPayloadType)
+	}
+	sum := sha256.Sum256(env.GetPayload())
+	res := &Result{Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	r, err := v.verifyBundle(cp, b, verify.WithArtifactDigest(algorithm, digest), res)
+	if err != nil {
+		return nil, err
+	}
+	return &DSSEResult{Result: *r, PayloadType: env.GetPayloadType(), Payload: env.GetPayload()}, nil
+}

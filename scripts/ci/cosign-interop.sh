@@ -13,7 +13,13 @@
 #      key-signed release made by `mero-release release-local`, and keyless from the in-process
 #      Sigstore, verified by `cosign verify-blob-attestation --new-bundle-format --type
 #      slsaprovenance1` against a subject file, and by `mero-release verify --bundle`;
-# and checks that tampered files, wrong identities and wrong keys are rejected by both.
+#   6. KMS-style images pushed to a loopback registry (scripts/ci/registry, started and killed
+#      by PID) and signed and attested by mero-release (pipeline/imagesign, with a key and
+#      keyless): `cosign verify` and `cosign verify-attestation --type slsaprovenance1 / spdxjson`
+#      read both the cosign tag scheme (.sig/.att) and the Sigstore-bundle referrers
+#      (--new-bundle-format), and `mero-release verify-image` accepts the same images;
+# and checks that tampered files, wrong identities, wrong keys and unsigned images are
+# rejected by both.
 #
 # cosign is installed once into $COSIGN_CACHE (default /var/cache/mero-release/bin) with
 # `go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.1` (about 6.5 minutes cold on
@@ -55,7 +61,12 @@ fi
 "$cosign" version 2>/dev/null | grep -q "GitVersion: *$COSIGN_VERSION\$" || die "$cosign is not cosign $COSIGN_VERSION"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cosign-interop.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+registry_pid=
+cleanup() {
+  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 # cosign must not reach the network: no TUF, no public Sigstore.
 export TUF_ROOT="$work/tuf"
 
@@ -183,6 +194,75 @@ expect_ok "cosign verify-blob-attestation --key: key provenance with a Rekor dss
   --key "$fx/key/cosign.pub" --trusted-root "$root" "$kart"
 expect_ok "mero-release verify --bundle: same keyless provenance" \
   "$mr" verify --bundle "$kprov" --type slsaprovenance1 --certificate-identity "$identity" --certificate-oidc-issuer "$issuer" --trusted-root "$root" "$art"
+# --- 6. images in a loopback registry ----------------------------------------------------
+info "starting a loopback registry (scripts/ci/registry)"
+(cd "$repo" && go build -o "$work/registry" ./scripts/ci/registry) || die "registry build failed"
+"$work/registry" -addr-file "$work/registry.addr" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$work/registry.addr" ] && break
+  sleep 0.1
+done
+[ -s "$work/registry.addr" ] || die "the registry did not start: $(cat "$work/registry.log")"
+host=$(cat "$work/registry.addr")
+info "registry on $host (pid $registry_pid); pushing, signing and attesting images"
+ifx="$work/image-fixtures"
+(cd "$repo" && MERO_IMAGESIGN_REGISTRY="$host" MERO_IMAGESIGN_FIXTURES_DIR="$ifx" go test -count=1 -run '^TestWriteImageFixtures$' ./pipeline/imagesign/ >"$work/image-fixtures.log" 2>&1) ||
+  { cat "$work/image-fixtures.log"; die "image fixture generation failed"; }
+kref=$(cat "$ifx/key.ref")
+lref=$(cat "$ifx/keyless.ref")
+uref=$(cat "$ifx/unsigned.ref")
+iroot="$ifx/trusted_root.json"
+iid=$(cat "$ifx/identity")
+iiss=$(cat "$ifx/issuer")
+kpub="$ifx/key/cosign.pub"
+http=(--allow-http-registry --trusted-root "$iroot")
+keyless=(--certificate-identity "$iid" --certificate-oidc-issuer "$iiss")
+
+# key-signed image (no Rekor entry: --insecure-ignore-tlog)
+expect_ok "cosign verify --key: image signature (.sig tag)" \
+  "$cosign" verify "${http[@]}" --key "$kpub" --insecure-ignore-tlog "$kref"
+expect_ok "cosign verify --key --new-bundle-format: image signature (referrer bundle)" \
+  "$cosign" verify "${http[@]}" --key "$kpub" --insecure-ignore-tlog --new-bundle-format "$kref"
+for type in slsaprovenance1 spdxjson; do
+  expect_ok "cosign verify-attestation --key --type $type (.att tag)" \
+    "$cosign" verify-attestation "${http[@]}" --key "$kpub" --insecure-ignore-tlog --type "$type" "$kref"
+  expect_ok "cosign verify-attestation --key --type $type --new-bundle-format (referrer bundle)" \
+    "$cosign" verify-attestation "${http[@]}" --key "$kpub" --insecure-ignore-tlog --new-bundle-format --type "$type" "$kref"
+done
+expect_fail "cosign verify --key: another key" \
+  "$cosign" verify "${http[@]}" --key "$work/cg/cosign.pub" --insecure-ignore-tlog "$kref"
+expect_fail "cosign verify-attestation --key --new-bundle-format: another key" \
+  "$cosign" verify-attestation "${http[@]}" --key "$work/cg/cosign.pub" --insecure-ignore-tlog --new-bundle-format --type slsaprovenance1 "$kref"
+expect_fail "cosign verify --key: unsigned image" \
+  "$cosign" verify "${http[@]}" --key "$kpub" --insecure-ignore-tlog "$uref"
+expect_ok "mero-release verify-image --key" "$mr" verify-image --key "$kpub" "$kref"
+expect_fail "mero-release verify-image --key: another key" "$mr" verify-image --key "$work/cg/cosign.pub" "$kref"
+expect_fail "mero-release verify-image --key: unsigned image" "$mr" verify-image --key "$kpub" "$uref"
+
+# keyless image (Fulcio certificate with SCT, Rekor entries); cosign v2.6.1 reads keyless
+# attestations with --trusted-root only from the bundles (--new-bundle-format)
+expect_ok "cosign verify: keyless image signature (.sig tag: certificate, Rekor SET)" \
+  "$cosign" verify "${http[@]}" "${keyless[@]}" "$lref"
+expect_ok "cosign verify --new-bundle-format: keyless image signature (referrer bundle)" \
+  "$cosign" verify "${http[@]}" "${keyless[@]}" --new-bundle-format "$lref"
+for type in slsaprovenance1 spdxjson; do
+  expect_ok "cosign verify-attestation --new-bundle-format --type $type: keyless (referrer bundle)" \
+    "$cosign" verify-attestation "${http[@]}" "${keyless[@]}" --new-bundle-format --type "$type" "$lref"
+done
+expect_fail "cosign verify: keyless image, wrong identity" \
+  "$cosign" verify "${http[@]}" --certificate-identity "https://github.com/evil/fork/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.3.0" \
+  --certificate-oidc-issuer "$iiss" "$lref"
+expect_fail "cosign verify-attestation --new-bundle-format: keyless image, wrong identity" \
+  "$cosign" verify-attestation "${http[@]}" --certificate-identity "https://github.com/evil/fork/.github/workflows/release-kms-phala.yaml@refs/tags/mero-kms-v1.3.0" \
+  --certificate-oidc-issuer "$iiss" --new-bundle-format --type slsaprovenance1 "$lref"
+expect_ok "mero-release verify-image: keyless" "$mr" verify-image "${keyless[@]}" --trusted-root "$iroot" "$lref"
+expect_fail "mero-release verify-image: keyless, wrong identity" \
+  "$mr" verify-image --certificate-identity "https://github.com/evil/fork/.github/workflows/x.yaml@refs/heads/main" --certificate-oidc-issuer "$iiss" --trusted-root "$iroot" "$lref"
+
+kill "$registry_pid" 2>/dev/null || true
+wait "$registry_pid" 2>/dev/null || true
+registry_pid=
 
 if [ "$failed" -gt 0 ]; then
   echo "[FAIL] cosign interoperability: $failed check(s) failed"
