@@ -28,6 +28,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm/vmsim"
+	"github.com/calimero-network/mero-release/pipeline/vuln"
 )
 
 // releaseFlags are the flags both release pipelines share.
@@ -38,6 +39,7 @@ type releaseFlags struct {
 	key, fulcioURL, rekorURL, tsaURL, tokenEnv, trustedRoot                   string
 	keyless, skipE2E                                                          bool
 	provider, runID                                                           string
+	vulnDB, vulnAllowList, failOn                                             string
 	gcp                                                                       gcpFlags
 }
 
@@ -65,7 +67,45 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.BoolVar(&f.skipE2E, "skip-e2e", false, "do not run E2E (refused for stable and hotfix releases)")
 	fl.StringVar(&f.provider, "provider", "sim", "VM provider for measurement and E2E nodes: sim (TDX simulator) or gcp")
 	fl.StringVar(&f.runID, "run-id", "", "run id labelling VMs (default $GITHUB_RUN_ID or local)")
+	fl.StringVar(&f.vulnDB, "vuln-db", "", "grype vulnerability database directory (vulnerability.db in it or in DIR/6/; `vulndb update` fetches one), or local:FILE, an advisory list built into one (default $"+envVulnDB+", else local:REPO/"+defaultAdvisories+" when that file exists; stable and hotfix releases need one)")
+	fl.StringVar(&f.vulnAllowList, "vuln-allowlist", "", "vulnerability allow-list (YAML: id, optional package, reason, expires per entry; default REPO/"+vuln.DefaultAllowListFile+" when present)")
+	fl.StringVar(&f.failOn, "fail-on", vuln.DefaultFailOn.String(), "stable and hotfix releases fail on fixable vulnerabilities at or above this severity: negligible, low, medium, high or critical (rc releases report only)")
 	f.gcp.register(c)
+}
+
+// Vulnerability gate defaults.
+const (
+	// envVulnDB is the variable naming the grype database when --vuln-db is not given.
+	envVulnDB = "MERO_RELEASE_VULN_DB"
+	// defaultAdvisories is the repository's local advisory list, relative to --repo.
+	defaultAdvisories = "vulndb/advisories.json"
+)
+
+// releaseVuln configures the vulnerability gate: the database (--vuln-db, $MERO_RELEASE_VULN_DB,
+// else the repository's local advisory list when it has one), the allow-list and the threshold.
+func (a *app) releaseVuln(f *releaseFlags, repo string, cfg *flow.Config) error {
+	failOn, err := vuln.ParseSeverity(f.failOn)
+	if err != nil {
+		return outcome.UsageErrorf("--fail-on: %v", err)
+	}
+	cfg.Vuln.FailOn = failOn
+	cfg.Vuln.DB = a.envOr(f.vulnDB, envVulnDB)
+	if cfg.Vuln.DB == "" {
+		if list := filepath.Join(repo, defaultAdvisories); fileExists(list) {
+			cfg.Vuln.DB = vuln.LocalPrefix + list
+		}
+	}
+	cfg.Vuln.AllowList = f.vulnAllowList
+	if cfg.Vuln.AllowList == "" {
+		cfg.Vuln.AllowList, cfg.Vuln.AllowListOptional = filepath.Join(repo, vuln.DefaultAllowListFile), true
+	}
+	return nil
+}
+
+// fileExists reports whether path is a regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // config turns the flags into a flow.Config; closers release what it opened.
@@ -110,6 +150,9 @@ func (a *app) releaseConfig(cmd *cobra.Command, f *releaseFlags, family release.
 	}
 	if cfg.RepoURL == "" && a.getenv("GITHUB_REPOSITORY") != "" {
 		cfg.RepoURL = strings.TrimRight(a.envOr(a.getenv("GITHUB_SERVER_URL"), "GITHUB_SERVER_URL"), "/") + "/" + a.getenv("GITHUB_REPOSITORY")
+	}
+	if err := a.releaseVuln(f, repo, &cfg); err != nil {
+		return flow.Config{}, err
 	}
 	if err := a.releaseSigning(ctx, f, &cfg); err != nil {
 		return flow.Config{}, err

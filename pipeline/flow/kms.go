@@ -67,6 +67,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 		k.policyStage(),
 		k.measureStage(),
 		k.sbomStage(),
+		r.vulnStage(),
 		r.notesStage(),
 		r.checksumStage(),
 		r.signStage(),

@@ -12,6 +12,8 @@ const (
 	NodeImageManifest = "node-image-manifest.json"
 	// KMSImageManifest records the built KMS images (per profile): digest and compose hash.
 	KMSImageManifest = "kms-image-manifest.json"
+	// VulnerabilitiesFile is the vulnerability scan of the release's SBOM (pipeline/vuln).
+	VulnerabilitiesFile = "vulnerabilities.json"
 	// BundleSuffix is appended to an asset's name for its Sigstore bundle.
 	BundleSuffix = ".sigstore.json"
 )
@@ -38,7 +40,7 @@ func ExpectedAssets(f Family) Assets {
 	} else {
 		content = append(content, NodeImageManifest)
 	}
-	content = append(content, PublishedMRTDsFile, SBOMFile, NotesFile)
+	content = append(content, PublishedMRTDsFile, SBOMFile, VulnerabilitiesFile, NotesFile)
 	slices.Sort(content)
 	return Assets{Content: content}
 }

@@ -34,10 +34,13 @@ import (
 	"github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/format/common/spdxhelpers"
 	"github.com/anchore/syft/syft/source"
+	// The rpmdb cataloger's SQLite driver ("sqlite"), as syft's examples do: glebarez's
+	// (modernc underneath), the one grype's DB layer registers too; modernc.org/sqlite's own
+	// driver registers the same name, and a binary linking both panics at start-up.
+	_ "github.com/glebarez/go-sqlite"
 	"github.com/spdx/tools-golang/convert"
 	"github.com/spdx/tools-golang/spdx"
 	"github.com/spdx/tools-golang/spdx/v2/v2_3"
-	_ "modernc.org/sqlite" // the rpmdb cataloger's SQLite driver, as syft's examples do
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
