@@ -307,7 +307,7 @@ func catalog(ctx context.Context, in Input, path, display string, files file.Sel
 // creators. It is a constant (a test holds it equal to go.mod's requirement) rather than read
 // from the binary's build information, which test binaries and stripped builds lack: the same
 // input must give the same bytes from every build of mero-release.
-const SyftVersion = "v1.57.0"
+const SyftVersion = "v1.57.1"
 
 // finish makes the document deterministic (creation info, sorted elements, a namespace derived
 // from the content) and encodes it as SPDX 2.3 JSON.
