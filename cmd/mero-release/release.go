@@ -67,7 +67,7 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.BoolVar(&f.skipE2E, "skip-e2e", false, "do not run E2E (refused for stable and hotfix releases)")
 	fl.StringVar(&f.provider, "provider", "sim", "VM provider for measurement and E2E nodes: sim (TDX simulator) or gcp")
 	fl.StringVar(&f.runID, "run-id", "", "run id labelling VMs (default $GITHUB_RUN_ID or local)")
-	fl.StringVar(&f.vulnDB, "vuln-db", "", "grype vulnerability database directory (vulnerability.db in it or in DIR/6/; `vulndb update` fetches one), or local:FILE, an advisory list built into one (default $"+envVulnDB+", else local:REPO/"+defaultAdvisories+" when that file exists; stable and hotfix releases need one)")
+	fl.StringVar(&f.vulnDB, "vuln-db", "", "grype vulnerability database directory (vulnerability.db in it or in DIR/6/, as vulndb update writes it), or local:FILE, an advisory list built into one (default $"+envVulnDB+", else local:REPO/"+defaultAdvisories+" when that file exists; stable and hotfix releases need one)")
 	fl.StringVar(&f.vulnAllowList, "vuln-allowlist", "", "vulnerability allow-list (YAML: id, optional package, reason, expires per entry; default REPO/"+vuln.DefaultAllowListFile+" when present)")
 	fl.StringVar(&f.failOn, "fail-on", vuln.DefaultFailOn.String(), "stable and hotfix releases fail on fixable vulnerabilities at or above this severity: negligible, low, medium, high or critical (rc releases report only)")
 	f.gcp.register(c)
