@@ -16,7 +16,7 @@ func (a *app) commands() []*cobra.Command {
 		a.kmsCommand(), a.e2eCommand(),
 		a.measureKMSCommand(), a.measureNodeCommand(), a.gcpCommand(), a.phalaCommand(),
 		a.publishCommand(), a.auditCommand(), a.catalogPRCommand(),
-		a.sbomCommand(),
+		a.sbomCommand(), a.vulndbCommand(),
 		a.notesCommand(),
 		a.migratePolicyCommand(), a.migrateCheckCommand(), a.kmsAttestationConfigCommand(),
 	}

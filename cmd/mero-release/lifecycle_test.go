@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,8 +13,25 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/catalog"
 	"github.com/calimero-network/mero-release/pipeline/catalogpr"
 	"github.com/calimero-network/mero-release/pipeline/lifecycle"
+	"github.com/calimero-network/mero-release/pipeline/release"
+	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/store/dir"
 )
+
+// assetOf reads an asset of a release in st.
+func assetOf(t *testing.T, st store.Store, tag, name string) []byte {
+	t.Helper()
+	rc, err := st.OpenAsset(context.Background(), tag, name)
+	if err != nil {
+		t.Fatalf("%s/%s: %v", tag, name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // TestReleaseLocalLifecycle is README's real release cycle: release-local --lifecycle on the
 // embedded defaults publishes the stable and hotfix releases of both families into one store,
@@ -52,6 +70,15 @@ func TestReleaseLocalLifecycle(t *testing.T) {
 		}
 		code, _, stderr := catalogCLI(t, nil, "audit", "--tag", tag, "--store", "dir:"+storeDir, "--key", key)
 		catalogExpect(t, code, stderr, 0)
+		// scanned offline against the repository's advisory list (the default database)
+		var vulns struct {
+			Scanned bool
+			DB      struct{ Source string }
+		}
+		if err := json.Unmarshal(assetOf(t, st, tag, release.VulnerabilitiesFile), &vulns); err != nil || !vulns.Scanned ||
+			!strings.HasSuffix(vulns.DB.Source, filepath.Join("vulndb", "advisories.json")) {
+			t.Errorf("%s: vulnerabilities.json %+v (%v): want a scan against the local advisory list", tag, vulns, err)
+		}
 	}
 
 	cat, err := catalog.LoadFile(filepath.Join(work, catalog.DefaultFile))

@@ -28,6 +28,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm/vmsim"
+	"github.com/calimero-network/mero-release/pipeline/vuln"
 )
 
 // releaseFlags are the flags both release pipelines share.
@@ -39,6 +40,7 @@ type releaseFlags struct {
 	keyless, skipE2E                                                          bool
 	provider, runID, kmsProvider, kmsQuoteRoot                                string
 	builderImages                                                             []string
+	vulnDB, vulnAllowList, failOn                                             string
 	gcp                                                                       gcpFlags
 }
 
@@ -69,7 +71,45 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.StringArrayVar(&f.builderImages, "builder-image", nil, "a builder image pinned by digest (REF@sha256:HEX), recorded in the provenance's resolved inputs (repeatable)")
 	fl.StringVar(&f.kmsProvider, "kms-provider", kmsProviderLocal, kmsProviderHelp)
 	fl.StringVar(&f.kmsQuoteRoot, "kms-quote-root", "", "with --kms-provider phala: PEM roots the CVMs' quotes chain to (default: Intel's SGX Root CA)")
+	fl.StringVar(&f.vulnDB, "vuln-db", "", "grype vulnerability database directory (vulnerability.db in it or in DIR/6/, as vulndb update writes it), or local:FILE, an advisory list built into one (default $"+envVulnDB+", else local:REPO/"+defaultAdvisories+" when that file exists; stable and hotfix releases need one)")
+	fl.StringVar(&f.vulnAllowList, "vuln-allowlist", "", "vulnerability allow-list (YAML: id, optional package, reason, expires per entry; default REPO/"+vuln.DefaultAllowListFile+" when present)")
+	fl.StringVar(&f.failOn, "fail-on", vuln.DefaultFailOn.String(), "stable and hotfix releases fail on fixable vulnerabilities at or above this severity: negligible, low, medium, high or critical (rc releases report only)")
 	f.gcp.register(c)
+}
+
+// Vulnerability gate defaults.
+const (
+	// envVulnDB is the variable naming the grype database when --vuln-db is not given.
+	envVulnDB = "MERO_RELEASE_VULN_DB"
+	// defaultAdvisories is the repository's local advisory list, relative to --repo.
+	defaultAdvisories = "vulndb/advisories.json"
+)
+
+// releaseVuln configures the vulnerability gate: the database (--vuln-db, $MERO_RELEASE_VULN_DB,
+// else the repository's local advisory list when it has one), the allow-list and the threshold.
+func (a *app) releaseVuln(f *releaseFlags, repo string, cfg *flow.Config) error {
+	failOn, err := vuln.ParseSeverity(f.failOn)
+	if err != nil {
+		return outcome.UsageErrorf("--fail-on: %v", err)
+	}
+	cfg.Vuln.FailOn = failOn
+	cfg.Vuln.DB = a.envOr(f.vulnDB, envVulnDB)
+	if cfg.Vuln.DB == "" {
+		if list := filepath.Join(repo, defaultAdvisories); fileExists(list) {
+			cfg.Vuln.DB = vuln.LocalPrefix + list
+		}
+	}
+	cfg.Vuln.AllowList = f.vulnAllowList
+	if cfg.Vuln.AllowList == "" {
+		cfg.Vuln.AllowList, cfg.Vuln.AllowListOptional = filepath.Join(repo, vuln.DefaultAllowListFile), true
+	}
+	return nil
+}
+
+// fileExists reports whether path is a regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // config turns the flags into a flow.Config; closers release what it opened.
@@ -116,6 +156,9 @@ func (a *app) releaseConfig(cmd *cobra.Command, f *releaseFlags, family release.
 		cfg.RepoURL = strings.TrimRight(a.envOr(a.getenv("GITHUB_SERVER_URL"), "GITHUB_SERVER_URL"), "/") + "/" + a.getenv("GITHUB_REPOSITORY")
 	}
 	if cfg.Build, err = a.provenanceBuild(cfg.RepoURL, f.builderImages); err != nil {
+		return flow.Config{}, err
+	}
+	if err := a.releaseVuln(f, repo, &cfg); err != nil {
 		return flow.Config{}, err
 	}
 	if err := a.releaseSigning(ctx, f, &cfg); err != nil {

@@ -30,7 +30,9 @@ func bindingCheckers() map[string]func(data []byte, tag release.Tag) error {
 		release.KMSImageManifest:   bindsManifest,
 		release.NodeImageManifest:  bindsManifest,
 		release.SBOMFile:           bindsSBOM,
-		release.NotesFile:          bindsNotes,
+		// vulnerabilities.json names its family and version as published-mrtds.json does
+		release.VulnerabilitiesFile: bindsPublished,
+		release.NotesFile:           bindsNotes,
 	}
 }
 

@@ -147,6 +147,7 @@ func (r *run) notesStage() Stage {
 			in.Author = an
 		}
 		in.FollowUp = r.followUp
+		in.Vulnerabilities = r.vulnNotes
 		in.Compatible = r.compatibleVersions()
 		md, err := notes.Generate(in)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/store"
 	"github.com/calimero-network/mero-release/pipeline/tdx/tdxsim"
 	"github.com/calimero-network/mero-release/pipeline/vm"
+	"github.com/calimero-network/mero-release/pipeline/vuln"
 )
 
 // Config is what both pipelines need. The CLI and the Dagger module fill it; the defaults of
@@ -79,12 +80,30 @@ type Config struct {
 	Now func() time.Time
 	// RunID labels VMs (CI run id).
 	RunID string
+	// Vuln configures the vulnerability gate that follows the SBOM stage.
+	Vuln VulnConfig
 	// Log receives the SPEC §9 lines.
 	Log *outcome.Logger
 	// Tracer, when set, records one span per stage that runs, under one span of the release
 	// (pipeline/telemetry makes it from the OTEL_EXPORTER_OTLP_* and TRACEPARENT the Dagger engine
 	// hands its execs); nil records nothing.
 	Tracer trace.Tracer
+}
+
+// VulnConfig configures the vulnerability gate (pipeline/vuln): the release's SBOM is matched
+// against a grype database; for stable and hotfix releases fixable findings at or above FailOn
+// that the allow-list does not accept stop the release before anything is published, and a
+// release with no database is refused; a release candidate's findings are reported only.
+type VulnConfig struct {
+	// DB is a grype v6 database directory (vulnerability.db in it or in DB/6/), or
+	// local:FILE, an advisory list built into a database for the run; empty: not scanned.
+	DB string
+	// AllowList is the allow-list file (empty: none); when AllowListOptional, a missing file
+	// is an empty list (the default path at the repository root).
+	AllowList         string
+	AllowListOptional bool
+	// FailOn is the gate's threshold (zero: vuln.DefaultFailOn, high).
+	FailOn vuln.Severity
 }
 
 // KMSProduct is what the KMS pipeline releases: the product supplies its binary and deployment.

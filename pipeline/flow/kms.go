@@ -77,6 +77,7 @@ func ReleaseKMS(ctx context.Context, cfg Config, product KMSProduct) (*Report, e
 		k.policyStage(),
 		k.measureStage(),
 		k.sbomStage(),
+		r.vulnStage(),
 		r.notesStage(),
 		r.provenanceStage(k.provenanceInputs),
 		r.checksumStage(),

@@ -31,17 +31,18 @@ import (
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/store"
+	"github.com/calimero-network/mero-release/pipeline/vuln"
 )
 
 // nodeStages are the stages of the node-image pipeline, in order.
 func nodeStages() []string {
-	return []string{"version-sync", "draft", "counterpart", "image-manifest", "measure", "candidate-policy", "sbom", "release-notes", "provenance", "checksums",
+	return []string{"version-sync", "draft", "counterpart", "image-manifest", "measure", "candidate-policy", "sbom", "vulnerabilities", "release-notes", "provenance", "checksums",
 		"sign", "stage", "audit-staged", "e2e", "dependency-guard", "publish", "audit", "catalog"}
 }
 
 // kmsStages are the stages of the KMS pipeline, in order.
 func kmsStages() []string {
-	return []string{"version-sync", "draft", "counterpart", "build-images", "policies", "measure", "sbom",
+	return []string{"version-sync", "draft", "counterpart", "build-images", "policies", "measure", "sbom", "vulnerabilities",
 		"release-notes", "provenance", "checksums", "sign", "stage", "audit-staged", "push-digests", "e2e", "dependency-guard", "push-images", "publish", "audit", "catalog"}
 }
 
@@ -58,8 +59,11 @@ type fixture struct {
 	signer                 *sign.KeySigner
 	publicKey              crypto.PublicKey
 	nodeImage              string
-	catalog                []byte
-	created                time.Time
+	// vulnDB is a grype database built from the repository's advisory list (what the CLI's
+	// default builds for release-local): every release of the suite is scanned against it.
+	vulnDB  string
+	catalog []byte
+	created time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -97,6 +101,14 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	if f.catalog, err = os.ReadFile(filepath.Join(root, "compatibility-catalog.json")); err != nil {
+		t.Fatal(err)
+	}
+	advisories, err := vuln.LoadAdvisories(filepath.Join(root, "vulndb", "advisories.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.vulnDB = filepath.Join(bin, "vulndb")
+	if err := vuln.BuildDB(context.Background(), f.vulnDB, advisories); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -156,6 +168,7 @@ func (w *world) config(tag string, mods ...func(*flow.Config)) flow.Config {
 		Signer: w.f.signer, Audit: audit.Config{PublicKey: w.f.publicKey},
 		Provider: w.Provider, NodeRoots: w.Provider.RootPool(), Authority: w.Authority, KMSLauncher: w.KMS,
 		Created: w.f.created, Now: func() time.Time { return measuredAt }, RunID: "flow-test", Log: w.logger,
+		Vuln: flow.VulnConfig{DB: w.f.vulnDB},
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -388,6 +401,7 @@ func TestPipelines(t *testing.T) {
 	t.Run("hotfix", func(t *testing.T) { t.Parallel(); testHotfix(t, f) })
 	t.Run("node hotfix with changed measurements", func(t *testing.T) { t.Parallel(); testNodeHotfixCandidate(t, f) })
 	t.Run("tampered counterpart", func(t *testing.T) { t.Parallel(); testTamperedCounterpart(t, f) })
+	t.Run("vulnerability gate", func(t *testing.T) { t.Parallel(); testVulnGate(t, f) })
 }
 
 // testLocalRC is release-local: a node-image rc, then a KMS rc paired with it; then both again.

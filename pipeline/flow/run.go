@@ -61,8 +61,10 @@ type run struct {
 	previousMeasurements *measure.Published
 	catalog              *catalog.Catalog
 	notes                []byte
-	e2eRan               bool
-	e2ePassed            bool
+	// vulnNotes is the release-notes section of the vulnerability gate (its Markdown).
+	vulnNotes string
+	e2eRan    bool
+	e2ePassed bool
 
 	// candidatePolicies are the KMS policies a node release whose measurements the counterpart
 	// KMS's published policies do not hold is tested against (by profile, JSON); followUp says

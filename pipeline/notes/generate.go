@@ -35,10 +35,16 @@ type Input struct {
 	// measurements no published KMS policy holds yet: the KMS release carrying the updated
 	// policy); it is printed as the "Follow-up release" section.
 	FollowUp string
+	// Vulnerabilities, when set, is the body of the "Vulnerability scan" section: the gate's
+	// summary of the release's SBOM scan (pipeline/vuln's Report.Markdown).
+	Vulnerabilities string
 	// RepoURL (e.g. https://github.com/calimero-network/mero-tee) turns pull-request references
 	// and commit hashes into links; empty leaves them as text.
 	RepoURL string
 }
+
+// VulnerabilitiesHeading is the heading of the vulnerability scan's section.
+const VulnerabilitiesHeading = "Vulnerability scan"
 
 // FollowUpHeading is the heading of the section that names the release that must follow.
 const FollowUpHeading = "Follow-up release"
@@ -103,6 +109,9 @@ func Generate(in Input) ([]byte, error) {
 	}
 	if in.FollowUp != "" {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n", FollowUpHeading, in.FollowUp)
+	}
+	if v := strings.TrimSpace(in.Vulnerabilities); v != "" {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n", VulnerabilitiesHeading, v)
 	}
 	for _, extra := range in.Author.Extra() {
 		if extra.Body == "" {

@@ -15,6 +15,8 @@ const (
 	NodeImageManifest = "node-image-manifest.json"
 	// KMSImageManifest records the built KMS images (per profile): digest and compose hash.
 	KMSImageManifest = "kms-image-manifest.json"
+	// VulnerabilitiesFile is the vulnerability scan of the release's SBOM (pipeline/vuln).
+	VulnerabilitiesFile = "vulnerabilities.json"
 	// BundleSuffix is appended to an asset's name for its Sigstore bundle.
 	BundleSuffix = ".sigstore.json"
 	// AttestationSuffix ends the name of an asset that is itself a Sigstore bundle holding a
@@ -69,7 +71,7 @@ func ExpectedAssets(f Family) Assets {
 	} else {
 		content = append(content, NodeImageManifest)
 	}
-	content = append(content, PublishedMRTDsFile, SBOMFile, NotesFile)
+	content = append(content, PublishedMRTDsFile, SBOMFile, VulnerabilitiesFile, NotesFile)
 	slices.Sort(content)
 	return Assets{Content: content}
 }

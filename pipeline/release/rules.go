@@ -36,6 +36,9 @@ type Rules struct {
 	// BuiltFromBase: the release must be built from a branch of its base (the stable release it
 	// patches): the base tag is an ancestor of what is released.
 	BuiltFromBase bool
+	// VulnerabilityGateBlocking: fixable vulnerabilities at or above the gate's severity in the
+	// release's SBOM stop the release, and an unscanned release is refused (false: reported).
+	VulnerabilityGateBlocking bool
 	// Prerelease marks the published release as a prerelease.
 	Prerelease bool
 	// MayBeLatest: the release may be marked "latest".
@@ -67,6 +70,7 @@ func RulesFor(c Class) Rules {
 			CatalogUpdateOnMeasurementChange: true,
 			BuiltFromBase:                    true,
 			AuditorRequired:                  true,
+			VulnerabilityGateBlocking:        true,
 			MayBeLatest:                      true,
 			RequiredSections: []Section{
 				SectionChangelog, SectionIncident, SectionChangeDetail, SectionRollback, SectionWhyPatch,
@@ -74,13 +78,14 @@ func RulesFor(c Class) Rules {
 		}
 	default:
 		return Rules{
-			Class:                   Stable,
-			E2EBlocking:             true,
-			DependencyGuardBlocking: true,
-			PolicyNotReadyAllowed:   false,
-			CatalogUpdateRequired:   true,
-			AuditorRequired:         true,
-			MayBeLatest:             true,
+			Class:                     Stable,
+			E2EBlocking:               true,
+			DependencyGuardBlocking:   true,
+			PolicyNotReadyAllowed:     false,
+			CatalogUpdateRequired:     true,
+			AuditorRequired:           true,
+			VulnerabilityGateBlocking: true,
+			MayBeLatest:               true,
 			RequiredSections: []Section{
 				SectionChangelog, SectionBreakingChanges, SectionUpgradePath, SectionMeasurements, SectionCompatibility,
 			},

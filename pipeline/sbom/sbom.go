@@ -34,10 +34,13 @@ import (
 	"github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/format/common/spdxhelpers"
 	"github.com/anchore/syft/syft/source"
+	// The rpmdb cataloger's SQLite driver ("sqlite"), as syft's examples do: glebarez's
+	// (modernc underneath), the one grype's DB layer registers too; modernc.org/sqlite's own
+	// driver registers the same name, and a binary linking both panics at start-up.
+	_ "github.com/glebarez/go-sqlite"
 	"github.com/spdx/tools-golang/convert"
 	"github.com/spdx/tools-golang/spdx"
 	"github.com/spdx/tools-golang/spdx/v2/v2_3"
-	_ "modernc.org/sqlite" // the rpmdb cataloger's SQLite driver, as syft's examples do
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
@@ -304,7 +307,7 @@ func catalog(ctx context.Context, in Input, path, display string, files file.Sel
 // creators. It is a constant (a test holds it equal to go.mod's requirement) rather than read
 // from the binary's build information, which test binaries and stripped builds lack: the same
 // input must give the same bytes from every build of mero-release.
-const SyftVersion = "v1.57.0"
+const SyftVersion = "v1.57.1"
 
 // finish makes the document deterministic (creation info, sorted elements, a namespace derived
 // from the content) and encodes it as SPDX 2.3 JSON.

@@ -26,7 +26,7 @@ import (
 var created = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // validateSchema validates the SBOM against the SPDX 2.3 JSON Schema (testdata/spdx-schema-2.3.json,
-// the SPDX project's schema as syft v1.57.0 ships it).
+// the SPDX project's schema as syft v1.57.1 ships it).
 func validateSchema(t *testing.T, out []byte) {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/spdx-schema-2.3.json")

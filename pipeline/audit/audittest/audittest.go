@@ -98,6 +98,8 @@ func Content(o Options) (map[string][]byte, error) {
 	}
 	files[release.PublishedMRTDsFile] = data
 	files[release.SBOMFile] = jsonOf(map[string]any{"spdxVersion": "SPDX-2.3", "name": tag.String()})
+	files[release.VulnerabilitiesFile] = jsonOf(map[string]any{"schema_version": "1", "family": tag.Family, "version": tag.Version.String(),
+		"scanned": false, "reason": "built by audittest", "findings": []any{}})
 	files[release.NotesFile] = []byte("# " + tag.String() + "\n\n## Changelog\n\n- built by audittest\n")
 	return files, nil
 }
