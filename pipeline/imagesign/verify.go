@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/sign"
@@ -172,9 +173,11 @@ func (v *verification) dsse(where, what string, bundleJSON []byte) {
 	v.res.Checks = append(v.res.Checks, Check{PredicateType: st.GetPredicateType(), Where: where, Signer: r.Result})
 }
 
-// tagSignatures verifies the .sig layers: each a signed simple-signing payload naming the digest.
-func (v *verification) tagSignatures(ref name.Digest, ropts []remote.Option) error {
-	t := tagFor(ref, v.digest, "sig")
+// tagLayers calls each for every layer of media type mediaType in the image of ref's cosign tag
+// with suffix ("sig", "att"): its name for messages, its descriptor and its bytes. A missing tag
+// image is no error (the caller finds the missing checks); a layer that cannot be read is.
+func (v *verification) tagLayers(ref name.Digest, ropts []remote.Option, suffix string, mediaType types.MediaType, each func(what string, d v1.Descriptor, data []byte)) error {
+	t := tagFor(ref, v.digest, suffix)
 	img, ok, err := tagImage(t, ropts)
 	if err != nil || !ok {
 		return err
@@ -185,60 +188,7 @@ func (v *verification) tagSignatures(ref name.Digest, ropts []remote.Option) err
 	}
 	for i, d := range m.Layers {
 		what := fmt.Sprintf("%s layer %d", t.TagStr(), i)
-		if d.MediaType != SimpleSigningMediaType {
-			continue
-		}
-		l, err := img.LayerByDigest(d.Digest)
-		if err != nil {
-			return fmt.Errorf("verify-image: %s: %w", what, err)
-		}
-		payload, err := readLayer(l)
-		if err != nil {
-			return fmt.Errorf("verify-image: %s: %w", what, err)
-		}
-		ms, err := messageSignature(payload, d.Annotations[annSignature])
-		if err != nil {
-			v.fail(what, err)
-			continue
-		}
-		bj, err := legacyBundle(d.Annotations, ms, nil)
-		if err != nil {
-			v.fail(what, err)
-			continue
-		}
-		r, err := v.opts.Verifier.Verify(v.ctx, bj, bytes.NewReader(payload), v.opts.Policy)
-		if err != nil {
-			v.fail(what, err)
-			continue
-		}
-		var p simpleSigning
-		if err := json.Unmarshal(payload, &p); err != nil {
-			v.fail(what, fmt.Errorf("simple signing payload: %w", err))
-			continue
-		}
-		if p.Critical.Image.DockerManifestDigest != v.digest.String() || p.Critical.Type != simpleSigningType {
-			v.fail(what, fmt.Errorf("signs %s (%q), not %s", p.Critical.Image.DockerManifestDigest, p.Critical.Type, v.digest))
-			continue
-		}
-		v.res.Checks = append(v.res.Checks, Check{PredicateType: SignPredicateType, Where: WhereTag, Signer: *r})
-	}
-	return nil
-}
-
-// tagAttestations verifies the .att layers: DSSE envelopes of statements about the digest.
-func (v *verification) tagAttestations(ref name.Digest, ropts []remote.Option) error {
-	t := tagFor(ref, v.digest, "att")
-	img, ok, err := tagImage(t, ropts)
-	if err != nil || !ok {
-		return err
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return fmt.Errorf("verify-image: %s: %w", t, err)
-	}
-	for i, d := range m.Layers {
-		what := fmt.Sprintf("%s layer %d", t.TagStr(), i)
-		if d.MediaType != DSSEMediaType {
+		if d.MediaType != mediaType {
 			continue
 		}
 		l, err := img.LayerByDigest(d.Digest)
@@ -249,17 +199,55 @@ func (v *verification) tagAttestations(ref name.Digest, ropts []remote.Option) e
 		if err != nil {
 			return fmt.Errorf("verify-image: %s: %w", what, err)
 		}
+		each(what, d, data)
+	}
+	return nil
+}
+
+// tagSignatures verifies the .sig layers: each a signed simple-signing payload naming the digest.
+func (v *verification) tagSignatures(ref name.Digest, ropts []remote.Option) error {
+	return v.tagLayers(ref, ropts, "sig", SimpleSigningMediaType, func(what string, d v1.Descriptor, payload []byte) {
+		ms, err := messageSignature(payload, d.Annotations[annSignature])
+		if err != nil {
+			v.fail(what, err)
+			return
+		}
+		bj, err := legacyBundle(d.Annotations, ms, nil)
+		if err != nil {
+			v.fail(what, err)
+			return
+		}
+		r, err := v.opts.Verifier.Verify(v.ctx, bj, bytes.NewReader(payload), v.opts.Policy)
+		if err != nil {
+			v.fail(what, err)
+			return
+		}
+		var p simpleSigning
+		if err := json.Unmarshal(payload, &p); err != nil {
+			v.fail(what, fmt.Errorf("simple signing payload: %w", err))
+			return
+		}
+		if p.Critical.Image.DockerManifestDigest != v.digest.String() || p.Critical.Type != simpleSigningType {
+			v.fail(what, fmt.Errorf("signs %s (%q), not %s", p.Critical.Image.DockerManifestDigest, p.Critical.Type, v.digest))
+			return
+		}
+		v.res.Checks = append(v.res.Checks, Check{PredicateType: SignPredicateType, Where: WhereTag, Signer: *r})
+	})
+}
+
+// tagAttestations verifies the .att layers: DSSE envelopes of statements about the digest.
+func (v *verification) tagAttestations(ref name.Digest, ropts []remote.Option) error {
+	return v.tagLayers(ref, ropts, "att", DSSEMediaType, func(what string, d v1.Descriptor, data []byte) {
 		env, err := parseEnvelope(data)
 		if err != nil {
 			v.fail(what, err)
-			continue
+			return
 		}
 		bj, err := legacyBundle(d.Annotations, nil, env)
 		if err != nil {
 			v.fail(what, err)
-			continue
+			return
 		}
 		v.dsse(WhereTag, what, bj)
-	}
-	return nil
+	})
 }

@@ -56,22 +56,21 @@ func IsDSSEBundle(data []byte) bool {
 // any). It returns the payload; failures are verification errors (exit 10), a bad policy a
 // usage error.
 func (v *Verifier) VerifyDSSE(ctx context.Context, bundleJSON []byte, payloadType string, policy Policy) (*DSSEResult, error) {
-	cp, err := compilePolicy(policy)
-	if err != nil {
-		return nil, err
-	}
 	b, err := ParseDSSEBundle(bundleJSON)
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return v.verifyDSSE(cp, b, payloadType)
+	// The envelope's signature covers its payload (DSSE pre-authentication encoding); what the
+	// payload says about artifacts is checked by the caller against the verified payload.
+	return v.verifyDSSE(ctx, b, payloadType, policy, verify.WithoutArtifactUnsafe())
 }
 
 // VerifyDSSEBundle is VerifyDSSE for a bundle parsed with ParseDSSEBundle.
 func (v *Verifier) VerifyDSSEBundle(ctx context.Context, b *bundle.Bundle, payloadType string, policy Policy) (*DSSEResult, error) {
+	return v.verifyDSSE(ctx, b, payloadType, policy, verify.WithoutArtifactUnsafe())
+}
+
+func (v *Verifier) verifyDSSE(ctx context.Context, b *bundle.Bundle, payloadType string, policy Policy, artifact verify.ArtifactPolicyOption) (*DSSEResult, error) {
 	cp, err := compilePolicy(policy)
 	if err != nil {
 		return nil, err
@@ -79,10 +78,6 @@ func (v *Verifier) VerifyDSSEBundle(ctx context.Context, b *bundle.Bundle, paylo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return v.verifyDSSE(cp, b, payloadType)
-}
-
-func (v *Verifier) verifyDSSE(cp *compiledPolicy, b *bundle.Bundle, payloadType string) (*DSSEResult, error) {
 	env := b.GetDsseEnvelope()
 	if env == nil {
 		return nil, outcome.VerificationErrorf("bundle holds no DSSE envelope")
@@ -92,9 +87,7 @@ func (v *Verifier) verifyDSSE(cp *compiledPolicy, b *bundle.Bundle, payloadType 
 	}
 	sum := sha256.Sum256(env.GetPayload())
 	res := &Result{Digest: "sha256:" + hex.EncodeToString(sum[:])}
-	// The envelope's signature covers its payload (DSSE pre-authentication encoding); what the
-	// payload says about artifacts is checked by the caller against the verified payload.
-	r, err := v.verifyBundle(cp, b, verify.WithoutArtifactUnsafe(), res)
+	r, err := v.verifyBundle(cp, b, artifact, res)
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +99,6 @@ func (v *Verifier) verifyDSSE(cp *compiledPolicy, b *bundle.Bundle, payloadType 
 // digest (algorithm "sha256", "sha384" or "sha512") among its subjects, besides the signature
 // and the signer. Used for attestations attached to a registry image (pipeline/imagesign).
 func (v *Verifier) VerifyDSSESubject(ctx context.Context, bundleJSON []byte, algorithm string, digest []byte, policy Policy) (*DSSEResult, error) {
-	cp, err := compilePolicy(policy)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := NewDigestHash(algorithm); err != nil {
 		return nil, err
 	}
@@ -117,18 +106,5 @@ func (v *Verifier) VerifyDSSESubject(ctx context.Context, bundleJSON []byte, alg
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	env := b.GetDsseEnvelope()
-	if env.GetPayloadType() != InTotoPayloadType {
-		return nil, outcome.VerificationErrorf("DSSE payload type is %q, want %q", env.GetPayloadType(), InTotoPayloadType)
-	}
-	sum := sha256.Sum256(env.GetPayload())
-	res := &Result{Digest: "sha256:" + hex.EncodeToString(sum[:])}
-	r, err := v.verifyBundle(cp, b, verify.WithArtifactDigest(algorithm, digest), res)
-	if err != nil {
-		return nil, err
-	}
-	return &DSSEResult{Result: *r, PayloadType: env.GetPayloadType(), Payload: env.GetPayload()}, nil
+	return v.verifyDSSE(ctx, b, InTotoPayloadType, policy, verify.WithArtifactDigest(algorithm, digest))
 }
