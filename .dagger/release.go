@@ -71,6 +71,35 @@ func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Direct
 	return ctr, append(args, signArgs...)
 }
 
+// githubRun is the GitHub Actions run that calls the function (its variables do not reach the
+// container by themselves): the CLI takes the workflow ref as the builder id of the release's
+// provenance, the commit as its source and the run as its invocation (provenanceBuild).
+type githubRun struct {
+	workflowRef, sha, runID string
+}
+
+// apply sets the run's GitHub Actions variables when a workflow ref is given.
+func (g githubRun) apply(ctr *dagger.Container) *dagger.Container {
+	if g.workflowRef == "" {
+		return ctr
+	}
+	ctr = ctr.WithEnvVariable("GITHUB_ACTIONS", "true").WithEnvVariable("GITHUB_WORKFLOW_REF", g.workflowRef)
+	if g.sha != "" {
+		ctr = ctr.WithEnvVariable("GITHUB_SHA", g.sha)
+	}
+	if g.runID != "" {
+		ctr = ctr.WithEnvVariable("GITHUB_RUN_ID", g.runID)
+	}
+	return ctr
+}
+
+// withVulnDB mounts a grype vulnerability database directory for the release's vulnerability
+// gate (--vuln-db); without one the CLI scans with the repository's advisory list.
+func withVulnDB(ctr *dagger.Container, db *dagger.Directory) (*dagger.Container, []string) {
+	ctr, path := withDir(ctr, "vuln-db", db)
+	return ctr, flag("vuln-db", path)
+}
+
 // phala is where E2E runs the KMS: locally (the default) or, for kms-provider phala, as Phala
 // Cloud CVMs through the API at url with the key (the CLI checks that both are there).
 type phala struct {
@@ -186,8 +215,26 @@ func (m *MeroRelease) ReleaseKms(
 	// The Phala Cloud API key (PHALA_API_KEY), for kms-provider phala.
 	// +optional
 	phalaApiKey *dagger.Secret,
+	// A grype vulnerability database directory (mero-release vulndb update --dir) for the
+	// vulnerability gate; default: the repository's advisory list vulndb/advisories.json, a narrow
+	// scan the release reports as such.
+	// +optional
+	vulnDb *dagger.Directory,
+	// $GITHUB_WORKFLOW_REF of the calling workflow run: the builder id of the release's
+	// provenance (without it the builder is "local").
+	// +optional
+	githubWorkflowRef string,
+	// $GITHUB_SHA of the calling workflow run: the source commit of the release's provenance.
+	// +optional
+	githubSha string,
+	// $GITHUB_RUN_ID of the calling workflow run: the provenance's invocation.
+	// +optional
+	githubRunId string,
 ) (*dagger.Directory, error) {
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	ctr = githubRun{githubWorkflowRef, githubSha, githubRunId}.apply(ctr)
+	ctr, vulnArgs := withVulnDB(ctr, vulnDb)
+	args = append(args, vulnArgs...)
 	ctr, phalaArgs := phala{kmsProvider, phalaDstackUrl, phalaApiKey}.apply(ctr)
 	args = append(args, phalaArgs...)
 	rules, err := m.rules(ctx)
@@ -308,8 +355,26 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// The Phala Cloud API key (PHALA_API_KEY), for kms-provider phala.
 	// +optional
 	phalaApiKey *dagger.Secret,
+	// A grype vulnerability database directory (mero-release vulndb update --dir) for the
+	// vulnerability gate; default: the repository's advisory list vulndb/advisories.json, a narrow
+	// scan the release reports as such.
+	// +optional
+	vulnDb *dagger.Directory,
+	// $GITHUB_WORKFLOW_REF of the calling workflow run: the builder id of the release's
+	// provenance (without it the builder is "local").
+	// +optional
+	githubWorkflowRef string,
+	// $GITHUB_SHA of the calling workflow run: the source commit of the release's provenance.
+	// +optional
+	githubSha string,
+	// $GITHUB_RUN_ID of the calling workflow run: the provenance's invocation.
+	// +optional
+	githubRunId string,
 ) (*dagger.Directory, error) {
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
+	ctr = githubRun{githubWorkflowRef, githubSha, githubRunId}.apply(ctr)
+	ctr, vulnArgs := withVulnDB(ctr, vulnDb)
+	args = append(args, vulnArgs...)
 	ctr, phalaArgs := phala{kmsProvider, phalaDstackUrl, phalaApiKey}.apply(ctr)
 	args = append(args, phalaArgs...)
 	ctr, kmsPath := withFile(ctr, "mero-kms", kmsBinary)

@@ -12,8 +12,9 @@ import (
 // ciOnly are the flags the release workflows pass that the local lifecycle replaces by its
 // defaults: GitHub Releases and the catalog pull request instead of the state's store and
 // catalog, keyless signing instead of the state's key pair, GHCR, Packer on GCP instead of the
-// simulator, and the KMS of E2E on Phala Cloud instead of a local process.
-var ciOnly = []string{"github-repository", "registry", "registry-username", "ghcr-token", "catalog-pr", "keyless",
+// simulator, the KMS of E2E on Phala Cloud instead of a local process, and the workflow run the
+// provenance names as its builder (locally the builder is "local").
+var ciOnly = []string{"github-repository", "github-workflow-ref", "github-sha", "github-run-id", "registry", "registry-username", "ghcr-token", "catalog-pr", "keyless",
 	"actions-id-token-request-url", "actions-id-token-request-token", "provider", "gcp-project", "gcp-zone",
 	"gcp-service-account-key", "build", "image-family", "kms-provider", "phala-dstack-url", "phala-api-key"}
 

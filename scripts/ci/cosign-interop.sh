@@ -151,9 +151,12 @@ if (cd "$repo" && "$mr" release-local --store "dir:$rl/releases" --work "$rl/wor
     expect_ok "cosign verify-blob-attestation --key: $tag provenance covers published-mrtds.json" \
       "$cosign" verify-blob-attestation --bundle "$prov" --new-bundle-format --type slsaprovenance1 \
       --key "$rl/work/keys/cosign.pub" --trusted-root "$root" --insecure-ignore-tlog "$assets/published-mrtds.json"
-    expect_ok "mero-release verify --bundle: $tag provenance, every content asset" \
-      "$mr" verify --key "$rl/work/keys/cosign.pub" --type slsaprovenance1 --bundle "$prov" \
-      $(cd "$assets" && for f in *; do case $f in *.sigstore.json|checksums.sha256) ;; *) printf '%s ' "$assets/$f" ;; esac; done)
+    content=()
+    for f in "$assets"/*; do
+      case $f in *.sigstore.json | */checksums.sha256) ;; *) content+=("$f") ;; esac
+    done
+    expect_ok "mero-release verify --bundle: $tag provenance, every content asset (${#content[@]})" \
+      "$mr" verify --key "$rl/work/keys/cosign.pub" --type slsaprovenance1 --bundle "$prov" "${content[@]}"
     cp "$assets/sbom.spdx.json" "$work/sbom-tampered.json" && printf ' ' >>"$work/sbom-tampered.json"
     expect_fail "cosign verify-blob-attestation --key: $tag provenance, tampered subject file" \
       "$cosign" verify-blob-attestation --bundle "$prov" --new-bundle-format --type slsaprovenance1 \
