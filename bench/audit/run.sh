@@ -20,6 +20,9 @@ extra=${BENCH_AUDIT_EXTRA:-1000}
 extra_kib=${BENCH_AUDIT_EXTRA_KIB:-256}
 rounds=${BENCH_ROUNDS:-5}
 tag=mero-tee-v1.0.0
+# the linearity release is an rc: assets the family does not list are reported there, not
+# blocking (a stable release with unlisted assets fails its audit, SPEC §6)
+tag_many=mero-tee-v1.0.0-rc.1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -37,11 +40,11 @@ info "building mero-release, the release generator and sha256once"
 info "building a ${mib} MiB release $tag in $work/big"
 big=$("$work/mkrelease" -store "$work/big" -tag "$tag" -mib "$mib" -key-out "$work/big.pub")
 info "building a release with $extra extra assets of $extra_kib KiB in $work/many"
-many=$("$work/mkrelease" -store "$work/many" -tag "$tag" -mib 4 -extra "$extra" -extra-kib "$extra_kib" -key-out "$work/many.pub")
+many=$("$work/mkrelease" -store "$work/many" -tag "$tag_many" -mib 4 -extra "$extra" -extra-kib "$extra_kib" -key-out "$work/many.pub")
 
-for s in big many; do
-  "$work/mero-release" audit --tag "$tag" --store "dir:$work/$s" --key "$work/$s.pub" >/dev/null 2>"$work/$s.log" ||
-    { cat "$work/$s.log" >&2; die "the audit of the generated release ($s) failed"; }
+for s in big:$tag many:$tag_many; do
+  "$work/mero-release" audit --tag "${s#*:}" --store "dir:$work/${s%%:*}" --key "$work/${s%%:*}.pub" >/dev/null 2>"$work/${s%%:*}.log" ||
+    { cat "$work/${s%%:*}.log" >&2; die "the audit of the generated release (${s%%:*}) failed"; }
 done
 "$work/sha256once" "$big"/* "$many"/* >/dev/null # warm the page cache
 
@@ -56,7 +59,7 @@ REPORT_NAMES=() REPORT_CMDS=()
 
 printf '\n## %s extra assets of %s KiB (%s files)\n' "$extra" "$extra_kib" "$(find "$many" -maxdepth 1 -type f | wc -l)"
 compare "$rounds" "<=" 2 "mero-release audit ($extra assets)" "sha256once (one pass)" \
-  "'$work/mero-release' audit --tag $tag --store 'dir:$work/many' --key '$work/many.pub'" \
+  "'$work/mero-release' audit --tag $tag_many --store 'dir:$work/many' --key '$work/many.pub'" \
   "'$work/sha256once' '$many'/*" | tee "$work/many.out" || status=$?
 
 echo

@@ -1,7 +1,8 @@
 // Command mkrelease builds a large, correctly key-signed mero-tee release in a directory store
-// for bench/audit/run.sh: the four content assets of a node-image release filled with
-// pseudo-random bytes (MiB in total), the provenance, checksums.sha256 and a Sigstore bundle for
-// every signed file. With -extra N it adds N more assets of -extra-kib KiB each, listed in checksums.sha256
+// for bench/audit/run.sh: the content assets of a node-image release, each naming the tag where
+// the auditor's tag binding looks, the SBOM carrying the bulk (MiB in total, pseudo-random hex in
+// a JSON string; the other assets are small, as in a real release), the provenance,
+// checksums.sha256 and a Sigstore bundle for every signed file. With -extra N it adds N more assets of -extra-kib KiB each, listed in checksums.sha256
 // (the audit hashes them and warns that they are not expected assets): the linearity check.
 // It writes the public key to -key-out and prints the store's asset directory.
 package main
@@ -64,11 +65,9 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 	}
 	defer os.RemoveAll(staging)
 
-	content := release.ExpectedAssets(tag.Family).Content
-	per := mib << 20 / int64(len(content))
 	var sums checksum.File
-	for i, name := range content {
-		sum, err := writeRandom(filepath.Join(staging, name), per, uint64(i))
+	for i, name := range release.ExpectedAssets(tag.Family).Content {
+		sum, err := writeContent(filepath.Join(staging, name), name, tag, mib<<20, uint64(i))
 		if err != nil {
 			return err
 		}
@@ -115,7 +114,7 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 	if err != nil {
 		return err
 	}
-	if _, err := st.CreateDraft(ctx, store.DraftSpec{Tag: tag.String()}); err != nil {
+	if _, err := st.CreateDraft(ctx, store.DraftSpec{Tag: tag.String(), Prerelease: tag.Version.IsRC()}); err != nil {
 		return err
 	}
 	var uploads []store.Upload
@@ -131,7 +130,7 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 	if err := st.UploadAssets(ctx, tag.String(), uploads); err != nil {
 		return err
 	}
-	if err := st.Publish(ctx, tag.String(), store.PublishOptions{Latest: true}); err != nil {
+	if err := st.Publish(ctx, tag.String(), store.PublishOptions{Latest: !tag.Version.IsRC()}); err != nil {
 		return err
 	}
 	fmt.Println(filepath.Join(storeDir, tag.String(), "assets"))
@@ -139,7 +138,34 @@ func build(ctx context.Context, storeDir, tagText string, mib int64, keyOut stri
 }
 
 // writeRandom fills path with size pseudo-random bytes and returns their SHA-256.
+// writeContent writes a content asset that names tag where the auditor looks (the tag binding):
+// the SBOM is an SPDX-shaped JSON document whose "name" ends with the version, followed by a
+// padding string that carries the release's bulk (bulk bytes in all); the other assets are small
+// documents naming the tag. It returns the file's SHA-256.
+func writeContent(path, name string, tag release.Tag, bulk int64, seed uint64) (string, error) {
+	v := tag.Version.String()
+	var head, tail string
+	switch name {
+	case release.SBOMFile:
+		head = fmt.Sprintf(`{"spdxVersion":"SPDX-2.3","name":"%s-%s","padding":"`, tag.Family, v)
+		tail = "\"}\n"
+	case release.NotesFile:
+		return writeFile(path, fmt.Sprintf("# %s\n\nBenchmark release.\n", tag), 0, seed)
+	default: // published-mrtds.json, the image manifests, vulnerabilities.json
+		return writeFile(path, fmt.Sprintf(`{"family":"%s","version":"%s"}`+"\n", tag.Family, v), 0, seed)
+	}
+	return writeFile(path, head, bulk-int64(len(head)+len(tail)), seed, tail)
+}
+
+// writeRandom writes size random bytes to path and returns their SHA-256.
 func writeRandom(path string, size int64, seed uint64) (string, error) {
+	return writeFile(path, "", size, seed)
+}
+
+// writeFile writes head, n bytes of pseudo-random lowercase hex (seeded: the same input gives
+// the same file; hex keeps a JSON string valid) or raw random bytes when head is empty, and tail;
+// it returns the file's SHA-256.
+func writeFile(path, head string, n int64, seed uint64, tail ...string) (string, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
@@ -147,12 +173,45 @@ func writeRandom(path string, size int64, seed uint64) (string, error) {
 	defer f.Close()
 	h := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	src := rand.NewChaCha8([32]byte{byte(seed), 'm', 'e', 'r', 'o'})
-	if _, err := io.CopyN(w, src, size); err != nil {
+	var src io.Reader = rand.NewChaCha8([32]byte{byte(seed), 'm', 'e', 'r', 'o'})
+	if head != "" {
+		src = &hexReader{r: src}
+	}
+	if _, err := io.WriteString(w, head); err != nil {
 		return "", err
+	}
+	if n > 0 {
+		if _, err := io.CopyN(w, src, n); err != nil {
+			return "", err
+		}
+	}
+	for _, t := range tail {
+		if _, err := io.WriteString(w, t); err != nil {
+			return "", err
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// hexReader renders the bytes of r as lowercase hex.
+type hexReader struct {
+	r       io.Reader
+	pending []byte
+}
+
+func (x *hexReader) Read(p []byte) (int, error) {
+	if len(x.pending) == 0 {
+		raw := make([]byte, 32<<10)
+		n, err := io.ReadFull(x.r, raw)
+		if n == 0 {
+			return 0, err
+		}
+		x.pending = hex.AppendEncode(nil, raw[:n])
+	}
+	n := copy(p, x.pending)
+	x.pending = x.pending[n:]
+	return n, nil
 }
