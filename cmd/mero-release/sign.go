@@ -200,9 +200,9 @@ func (a *app) signKeygenCommand() *cobra.Command {
 // verifyCommand is `mero-release verify`: check the Sigstore bundles of files, many in one
 // process (sign.Verifier.VerifyAll).
 func (a *app) verifyCommand() *cobra.Command {
-	var bundlePath, keyPath, trustedRoot, tufCache, allDir, predicateType string
+	var bundlePath, allDir, predicateType string
 	var workers int
-	var id sign.Identity
+	var signer signerFlags
 	c := &cobra.Command{
 		Use:   "verify [--bundle B] FILE... | --bundle X.intoto.sigstore.json [FILE...] | --all DIR  (--key cosign.pub | --certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y)",
 		Short: "Verify files' Sigstore bundles against a public key or an expected signer identity",
@@ -246,68 +246,26 @@ the public Sigstore root is fetched through TUF (network on first use, then cach
 			case attestation != nil && allDir != "":
 				return outcome.UsageErrorf("verify: --all does not go with an attestation bundle")
 			}
-			var policy sign.Policy
-			keyed := keyPath != ""
-			identity := id.SAN != "" || id.SANRegexp != "" || id.Issuer != "" || id.IssuerRegexp != "" || id.Repository != "" || id.Ref != "" || id.RefRegexp != ""
-			switch {
-			case keyed && identity:
-				return outcome.UsageErrorf("verify: give either --key or the certificate identity flags, not both")
-			case keyed:
-				pemBytes, err := os.ReadFile(keyPath)
-				if err != nil {
-					return outcome.UsageErrorf("verify: public key: %v", err)
-				}
-				pub, err := sign.LoadPublicKey(pemBytes)
-				if err != nil {
-					return fmt.Errorf("%s: %w", keyPath, err)
-				}
-				policy.PublicKey = pub
-			case identity:
-				policy.Identity = &id
-			default:
-				return outcome.UsageErrorf("verify: give --key, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
+			policy, trusted, err := signer.policy(cmd, "verify")
+			if err != nil {
+				return err
 			}
 			files := args
 			if allDir != "" {
-				var err error
 				if files, err = signedFilesIn(allDir); err != nil {
 					return err
 				}
 			}
-			var trusted root.TrustedMaterial
-			switch {
-			case trustedRoot != "":
-				tr, err := sign.LoadTrustedRoot(trustedRoot)
-				if err != nil {
-					return err
-				}
-				trusted = tr
-			case !keyed:
-				tr, err := sign.PublicGoodTrustedRoot(cmd.Context(), sign.TUFOptions{CacheDir: tufCache})
-				if err != nil {
-					return err
-				}
-				trusted = tr
-			}
 			if attestation != nil {
 				return a.verifyAttestation(cmd, bundlePath, attestation, files, predicateType, trusted, policy)
 			}
-			return a.verifyFiles(cmd, files, bundlePath, keyPath, trusted, policy, workers)
+			return a.verifyFiles(cmd, files, bundlePath, signer.keyPath, trusted, policy, workers)
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&bundlePath, "bundle", "", "Sigstore bundle (default FILE.sigstore.json); an attestation bundle (DSSE, e.g. provenance.intoto.sigstore.json) checks each FILE is a subject, or with no FILE only the statement")
 	f.StringVar(&predicateType, "type", "", "with an attestation bundle: the expected predicate type, slsaprovenance1 or a URI (default: any)")
-	f.StringVar(&keyPath, "key", "", "public key (cosign.pub) of a key-pair signature")
-	f.StringVar(&id.SAN, "certificate-identity", "", "expected certificate identity (SAN), exact")
-	f.StringVar(&id.SANRegexp, "certificate-identity-regexp", "", "expected certificate identity (SAN), Go regexp")
-	f.StringVar(&id.Issuer, "certificate-oidc-issuer", "", "expected OIDC issuer, exact (GitHub: https://token.actions.githubusercontent.com)")
-	f.StringVar(&id.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "expected OIDC issuer, Go regexp")
-	f.StringVar(&id.Repository, "certificate-repository", "", "expected source repository URI, e.g. https://github.com/OWNER/REPO")
-	f.StringVar(&id.Ref, "certificate-ref", "", "expected source repository ref, e.g. refs/tags/mero-kms-v1.2.0")
-	f.StringVar(&id.RefRegexp, "certificate-ref-regexp", "", "expected source repository ref, Go regexp")
-	f.StringVar(&trustedRoot, "trusted-root", "", "trusted_root.json (default: the public Sigstore root through TUF)")
-	f.StringVar(&tufCache, "tuf-cache", "", "TUF cache directory for the public root (default ~/.sigstore/root)")
+	signer.register(f)
 	f.StringVar(&allDir, "all", "", "verify every file of DIR that has a bundle (DIR/X with DIR/X.sigstore.json)")
 	f.IntVar(&workers, "workers", 0, "files verified at once (default: the number of CPUs)")
 	return c
