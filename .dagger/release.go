@@ -37,10 +37,20 @@ func (s signing) apply(ctr *dagger.Container) (*dagger.Container, []string) {
 	return ctr, args
 }
 
+// releaseOptions are the inputs both release functions hand the CLI the same way: the signer,
+// the calling workflow run, the vulnerability database and where E2E runs the KMS.
+type releaseOptions struct {
+	sig    signing
+	run    githubRun
+	vulnDB *dagger.Directory
+	phala  phala
+}
+
 // releaseContainer prepares a release run: the state directory, the store, the catalog, GitHub
-// and signing. The catalog read is the given one, else the state's (what earlier release calls
-// recorded), else the source's; the updated catalog goes to the state's work/.
-func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Directory, catalog *dagger.File, githubRepository string, sig signing) (*dagger.Container, []string) {
+// and opts (signing, the workflow run, the vulnerability database, the KMS provider). The
+// catalog read is the given one, else the state's (what earlier release calls recorded), else
+// the source's; the updated catalog goes to the state's work/.
+func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Directory, catalog *dagger.File, githubRepository string, opts releaseOptions) (*dagger.Container, []string) {
 	// A fresh run starts without a state directory: the CLI creates it. Inputs are mounted,
 	// never copied (see Container).
 	const stateCatalog = statePath + "/work/" + catalogFile
@@ -67,8 +77,13 @@ func (m *MeroRelease) releaseContainer(ctx context.Context, state *dagger.Direct
 		// the toolchain image that built the CLI, a resolved input of the release's provenance
 		args = append(args, "--builder-image", m.BuilderImage)
 	}
-	ctr, signArgs := sig.apply(ctr)
-	return ctr, append(args, signArgs...)
+	ctr, signArgs := opts.sig.apply(ctr)
+	args = append(args, signArgs...)
+	ctr = opts.run.apply(ctr)
+	ctr, vulnArgs := withVulnDB(ctr, opts.vulnDB)
+	args = append(args, vulnArgs...)
+	ctr, phalaArgs := opts.phala.apply(ctr)
+	return ctr, append(args, phalaArgs...)
 }
 
 // githubRun is the GitHub Actions run that calls the function (its variables do not reach the
@@ -231,12 +246,12 @@ func (m *MeroRelease) ReleaseKms(
 	// +optional
 	githubRunId string,
 ) (*dagger.Directory, error) {
-	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
-	ctr = githubRun{githubWorkflowRef, githubSha, githubRunId}.apply(ctr)
-	ctr, vulnArgs := withVulnDB(ctr, vulnDb)
-	args = append(args, vulnArgs...)
-	ctr, phalaArgs := phala{kmsProvider, phalaDstackUrl, phalaApiKey}.apply(ctr)
-	args = append(args, phalaArgs...)
+	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, releaseOptions{
+		sig:    signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless},
+		run:    githubRun{githubWorkflowRef, githubSha, githubRunId},
+		vulnDB: vulnDb,
+		phala:  phala{kmsProvider, phalaDstackUrl, phalaApiKey},
+	})
 	rules, err := m.rules(ctx)
 	if err != nil {
 		return nil, err
@@ -371,12 +386,12 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// +optional
 	githubRunId string,
 ) (*dagger.Directory, error) {
-	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless})
-	ctr = githubRun{githubWorkflowRef, githubSha, githubRunId}.apply(ctr)
-	ctr, vulnArgs := withVulnDB(ctr, vulnDb)
-	args = append(args, vulnArgs...)
-	ctr, phalaArgs := phala{kmsProvider, phalaDstackUrl, phalaApiKey}.apply(ctr)
-	args = append(args, phalaArgs...)
+	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, releaseOptions{
+		sig:    signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless},
+		run:    githubRun{githubWorkflowRef, githubSha, githubRunId},
+		vulnDB: vulnDb,
+		phala:  phala{kmsProvider, phalaDstackUrl, phalaApiKey},
+	})
 	ctr, kmsPath := withFile(ctr, "mero-kms", kmsBinary)
 	args = append(args, flag("kms-binary", kmsPath)...)
 	if build {
