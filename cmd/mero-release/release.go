@@ -71,19 +71,14 @@ func (f *releaseFlags) register(c *cobra.Command, family release.Family) {
 	fl.StringArrayVar(&f.builderImages, "builder-image", nil, "a builder image pinned by digest (REF@sha256:HEX), recorded in the provenance's resolved inputs (repeatable)")
 	fl.StringVar(&f.kmsProvider, "kms-provider", kmsProviderLocal, kmsProviderHelp)
 	fl.StringVar(&f.kmsQuoteRoot, "kms-quote-root", "", "with --kms-provider phala: PEM roots the CVMs' quotes chain to (default: Intel's SGX Root CA)")
-	fl.StringVar(&f.vulnDB, "vuln-db", "", "grype vulnerability database directory (vulnerability.db in it or in DIR/6/, as vulndb update writes it), or local:FILE, an advisory list built into one (default $"+envVulnDB+", else local:REPO/"+defaultAdvisories+" when that file exists; stable and hotfix releases need one)")
+	fl.StringVar(&f.vulnDB, "vuln-db", "", "grype vulnerability database directory (vulnerability.db in it or in DIR/6/, as vulndb update writes it), or local:FILE, an advisory list built into one (default $"+envVulnDB+", else local:REPO/"+vuln.DefaultAdvisoriesFile+" when that file exists; stable and hotfix releases need one)")
 	fl.StringVar(&f.vulnAllowList, "vuln-allowlist", "", "vulnerability allow-list (YAML: id, optional package, reason, expires per entry; default REPO/"+vuln.DefaultAllowListFile+" when present)")
 	fl.StringVar(&f.failOn, "fail-on", vuln.DefaultFailOn.String(), "stable and hotfix releases fail on fixable vulnerabilities at or above this severity: negligible, low, medium, high or critical (rc releases report only)")
 	f.gcp.register(c)
 }
 
-// Vulnerability gate defaults.
-const (
-	// envVulnDB is the variable naming the grype database when --vuln-db is not given.
-	envVulnDB = "MERO_RELEASE_VULN_DB"
-	// defaultAdvisories is the repository's local advisory list, relative to --repo.
-	defaultAdvisories = "vulndb/advisories.json"
-)
+// envVulnDB is the variable naming the grype database when --vuln-db is not given.
+const envVulnDB = "MERO_RELEASE_VULN_DB"
 
 // releaseVuln configures the vulnerability gate: the database (--vuln-db, $MERO_RELEASE_VULN_DB,
 // else the repository's local advisory list when it has one), the allow-list and the threshold.
@@ -95,7 +90,7 @@ func (a *app) releaseVuln(f *releaseFlags, repo string, cfg *flow.Config) error 
 	cfg.Vuln.FailOn = failOn
 	cfg.Vuln.DB = a.envOr(f.vulnDB, envVulnDB)
 	if cfg.Vuln.DB == "" {
-		if list := filepath.Join(repo, defaultAdvisories); fileExists(list) {
+		if list := filepath.Join(repo, vuln.DefaultAdvisoriesFile); fileExists(list) {
 			cfg.Vuln.DB = vuln.LocalPrefix + list
 		}
 	}

@@ -18,6 +18,10 @@ import (
 // DefaultAllowListFile is the allow-list at the repository root.
 const DefaultAllowListFile = "vulnerability-allowlist.yaml"
 
+// DefaultAdvisoriesFile is the repository's local advisory list (relative to its root), built
+// into a database for the run when no grype database is given.
+const DefaultAdvisoriesFile = "vulndb/advisories.json"
+
 // AllowEntry is one accepted vulnerability: it does not block a release until it expires.
 type AllowEntry struct {
 	// ID is the vulnerability id (the DB's id or one of its aliases, e.g. a CVE).
