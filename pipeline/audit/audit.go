@@ -41,7 +41,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/calimero-network/mero-release/pipeline/checksum"
@@ -393,8 +392,8 @@ func (a *auditor) completeness(expected release.Assets, rel *store.Release) {
 // fetchBundles downloads and parses the bundle of every present asset that has one (small
 // files), concurrently: expected or not, every bundle in the release is verified. A bundle that
 // cannot be read or parsed is a failed signature.
-func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map[string]*bundle.Bundle {
-	out := map[string]*bundle.Bundle{}
+func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map[string]*sign.Bundle {
+	out := map[string]*sign.Bundle{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
@@ -427,7 +426,7 @@ func (a *auditor) fetchBundles(ctx context.Context, present map[string]bool) map
 
 // loadChecksums reads checksums.sha256, verifies its signature, parses it and checks that it
 // lists every content asset of the family.
-func (a *auditor) loadChecksums(ctx context.Context, present map[string]bool, bundles map[string]*bundle.Bundle) (checksum.File, bool) {
+func (a *auditor) loadChecksums(ctx context.Context, present map[string]bool, bundles map[string]*sign.Bundle) (checksum.File, bool) {
 	name := release.ChecksumsFile
 	if !present[name] {
 		return checksum.File{}, false
@@ -477,7 +476,7 @@ func (a *auditor) readSmall(ctx context.Context, name string) ([]byte, error) {
 }
 
 // verifySignature checks one bundle over the artifact's digest and records the finding.
-func (a *auditor) verifySignature(ctx context.Context, name string, b *bundle.Bundle, digest []byte) {
+func (a *auditor) verifySignature(ctx context.Context, name string, b *sign.Bundle, digest []byte) {
 	res, err := a.verifier.VerifyDigest(ctx, b, digest, a.policy)
 	if err != nil {
 		a.fail(CheckSignatures, name, outcome.Code(err), "%s: %v", release.BundleName(name), err)
@@ -502,7 +501,7 @@ func (a *auditor) workers() int {
 
 // keepChecksumDigests keeps, for every asset with a SHA-256 bundle, the SHA-256 the checksum
 // check computed: the digest its bundle is verified over.
-func (a *auditor) keepChecksumDigests(rep checksum.Report, bundles map[string]*bundle.Bundle) {
+func (a *auditor) keepChecksumDigests(rep checksum.Report, bundles map[string]*sign.Bundle) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range rep.Results {
@@ -543,7 +542,7 @@ func (a *auditor) digestOf(name string) *assetRead {
 
 // hashRest reads the content assets the checksum check did not read (not listed in
 // checksums.sha256, or no usable checksums.sha256), with bounded concurrency, for their bundles.
-func (a *auditor) hashRest(ctx context.Context, names []string, bundles map[string]*bundle.Bundle) {
+func (a *auditor) hashRest(ctx context.Context, names []string, bundles map[string]*sign.Bundle) {
 	sem := make(chan struct{}, a.workers())
 	var wg sync.WaitGroup
 	for _, name := range names {
@@ -587,7 +586,7 @@ func (a *auditor) noteReadError(name string) {
 
 // verifyAll verifies every content asset's bundle over the digest of its one read,
 // concurrently (checksums.sha256 was verified when it was loaded).
-func (a *auditor) verifyAll(ctx context.Context, bundles map[string]*bundle.Bundle) {
+func (a *auditor) verifyAll(ctx context.Context, bundles map[string]*sign.Bundle) {
 	sem := make(chan struct{}, a.workers())
 	var wg sync.WaitGroup
 	for name, b := range bundles {
@@ -625,7 +624,7 @@ type assetRead struct {
 
 // open opens an asset for reading it once. Contents the checks need are kept (keepLimit); when the asset's bundle signs a hash other than SHA-256, that hash is computed from
 // the same stream. The digest is kept on Close once the stream was read to the end.
-func (a *auditor) open(ctx context.Context, name string, b *bundle.Bundle) (io.ReadCloser, error) {
+func (a *auditor) open(ctx context.Context, name string, b *sign.Bundle) (io.ReadCloser, error) {
 	rc, err := a.st.OpenAsset(ctx, a.tag.String(), name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)

@@ -19,7 +19,6 @@ import (
 
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -213,7 +212,7 @@ func Verify(ctx context.Context, v *sign.Verifier, bundleJSON []byte, policy sig
 }
 
 // VerifyBundle is Verify for a bundle parsed with sign.ParseDSSEBundle.
-func VerifyBundle(ctx context.Context, v *sign.Verifier, b *bundle.Bundle, policy sign.Policy) (*Attestation, error) {
+func VerifyBundle(ctx context.Context, v *sign.Verifier, b *sign.Bundle, policy sign.Policy) (*Attestation, error) {
 	res, err := v.VerifyDSSEBundle(ctx, b, sign.InTotoPayloadType, policy)
 	if err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/calimero-network/mero-release/pipeline/outcome"
@@ -25,13 +23,10 @@ type DSSEResult struct {
 
 // ParseDSSEBundle parses a bundle's JSON and checks it holds a DSSE envelope with exactly one
 // signature (the way sigstore-go and cosign make them). Errors are verification errors.
-func ParseDSSEBundle(data []byte) (*bundle.Bundle, error) {
-	if len(data) > maxBundleSize {
-		return nil, outcome.VerificationErrorf("bundle is %d bytes, more than the %d allowed", len(data), maxBundleSize)
-	}
-	b := &bundle.Bundle{Bundle: new(protobundle.Bundle)}
-	if err := b.UnmarshalJSON(data); err != nil {
-		return nil, outcome.VerificationErrorf("bundle is not a valid Sigstore bundle: %v", err)
+func ParseDSSEBundle(data []byte) (*Bundle, error) {
+	b, err := parseBundle(data)
+	if err != nil {
+		return nil, err
 	}
 	env := b.GetDsseEnvelope()
 	if env == nil {
@@ -46,8 +41,8 @@ func ParseDSSEBundle(data []byte) (*bundle.Bundle, error) {
 // IsDSSEBundle reports whether bundle JSON holds a DSSE envelope rather than a message
 // signature (a cheap look, not a verification).
 func IsDSSEBundle(data []byte) bool {
-	b := &bundle.Bundle{Bundle: new(protobundle.Bundle)}
-	return b.UnmarshalJSON(data) == nil && b.GetDsseEnvelope() != nil
+	b, err := parseBundle(data)
+	return err == nil && b.GetDsseEnvelope() != nil
 }
 
 // VerifyDSSE checks that bundleJSON is a DSSE envelope whose signature verifies and whose
@@ -66,11 +61,11 @@ func (v *Verifier) VerifyDSSE(ctx context.Context, bundleJSON []byte, payloadTyp
 }
 
 // VerifyDSSEBundle is VerifyDSSE for a bundle parsed with ParseDSSEBundle.
-func (v *Verifier) VerifyDSSEBundle(ctx context.Context, b *bundle.Bundle, payloadType string, policy Policy) (*DSSEResult, error) {
+func (v *Verifier) VerifyDSSEBundle(ctx context.Context, b *Bundle, payloadType string, policy Policy) (*DSSEResult, error) {
 	return v.verifyDSSE(ctx, b, payloadType, policy, verify.WithoutArtifactUnsafe())
 }
 
-func (v *Verifier) verifyDSSE(ctx context.Context, b *bundle.Bundle, payloadType string, policy Policy, artifact verify.ArtifactPolicyOption) (*DSSEResult, error) {
+func (v *Verifier) verifyDSSE(ctx context.Context, b *Bundle, payloadType string, policy Policy, artifact verify.ArtifactPolicyOption) (*DSSEResult, error) {
 	cp, err := compilePolicy(policy)
 	if err != nil {
 		return nil, err

@@ -16,9 +16,7 @@ import (
 	"strings"
 	"time"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -172,27 +170,29 @@ type Result struct {
 	Timestamps []time.Time `json:"timestamps,omitempty"`
 }
 
-// Verifier verifies bundles against trusted material. It is safe for concurrent use.
+// Verifier verifies bundles against trusted material. It is safe for concurrent use, and
+// meant to be shared: it checks a Fulcio certificate's chain and SCTs once for all the bundles
+// that carry it (see chainCache).
 type Verifier struct {
 	trusted root.TrustedMaterial
+	// keyless is trusted with each Fulcio CA remembering its chains.
+	keyless root.TrustedMaterial
+	scts    *sctCache
 }
 
 // NewVerifier returns a verifier. trusted holds the Fulcio CAs, Rekor logs, CT logs and
 // TSAs (see LoadTrustedRoot, PublicGoodTrustedRoot); it may be nil when only key-pair
 // bundles without transparency-log entries are verified.
 func NewVerifier(trusted root.TrustedMaterial) *Verifier {
-	return &Verifier{trusted: trusted}
+	return &Verifier{trusted: trusted, keyless: withChainCache(trusted), scts: &sctCache{verified: map[[sha256.Size]byte]bool{}}}
 }
 
 // ParseBundle parses a bundle's JSON and checks it is a signature over a file (a message
 // signature, not a DSSE envelope). Errors are verification errors naming the problem.
-func ParseBundle(data []byte) (*bundle.Bundle, error) {
-	if len(data) > maxBundleSize {
-		return nil, outcome.VerificationErrorf("bundle is %d bytes, more than the %d allowed", len(data), maxBundleSize)
-	}
-	b := &bundle.Bundle{Bundle: new(protobundle.Bundle)}
-	if err := b.UnmarshalJSON(data); err != nil {
-		return nil, outcome.VerificationErrorf("bundle is not a valid Sigstore bundle: %v", err)
+func ParseBundle(data []byte) (*Bundle, error) {
+	b, err := parseBundle(data)
+	if err != nil {
+		return nil, err
 	}
 	ms := b.GetMessageSignature()
 	if ms == nil {
@@ -259,7 +259,7 @@ func (v *Verifier) Verify(ctx context.Context, bundleJSON []byte, artifact io.Re
 // VerifyDigest is Verify for an artifact whose digest the caller computed already (a checksum
 // pass that read the file once): digest is the artifact's hash with the algorithm the bundle
 // signs (BundleDigestAlgorithm). Nothing is read again.
-func (v *Verifier) VerifyDigest(ctx context.Context, b *bundle.Bundle, digest []byte, policy Policy) (*Result, error) {
+func (v *Verifier) VerifyDigest(ctx context.Context, b *Bundle, digest []byte, policy Policy) (*Result, error) {
 	cp, err := compilePolicy(policy)
 	if err != nil {
 		return nil, err
@@ -272,7 +272,7 @@ func (v *Verifier) VerifyDigest(ctx context.Context, b *bundle.Bundle, digest []
 
 // BundleDigestAlgorithm names the hash of the artifact a parsed bundle signs: "sha256",
 // "sha384" or "sha512".
-func BundleDigestAlgorithm(b *bundle.Bundle) string {
+func BundleDigestAlgorithm(b *Bundle) string {
 	return digestName(b.GetMessageSignature().GetMessageDigest().GetAlgorithm())
 }
 
@@ -291,7 +291,7 @@ func NewDigestHash(name string) (hash.Hash, error) {
 }
 
 // verifyParsed checks a parsed bundle against the artifact's digest with a compiled policy.
-func (v *Verifier) verifyParsed(cp *compiledPolicy, b *bundle.Bundle, digest []byte) (*Result, error) {
+func (v *Verifier) verifyParsed(cp *compiledPolicy, b *Bundle, digest []byte) (*Result, error) {
 	md := b.GetMessageSignature().GetMessageDigest()
 	name := digestName(md.GetAlgorithm())
 	if !bytes.Equal(digest, md.GetDigest()) {
@@ -305,7 +305,7 @@ func (v *Verifier) verifyParsed(cp *compiledPolicy, b *bundle.Bundle, digest []b
 
 // verifyBundle checks a parsed bundle's signature, certificate or key, transparency-log entries
 // and signer identity, with artifact saying what it must sign, and fills res.
-func (v *Verifier) verifyBundle(cp *compiledPolicy, b *bundle.Bundle, artifact verify.ArtifactPolicyOption, res *Result) (*Result, error) {
+func (v *Verifier) verifyBundle(cp *compiledPolicy, b *Bundle, artifact verify.ArtifactPolicyOption, res *Result) (*Result, error) {
 	vc, err := b.VerificationContent()
 	if err != nil {
 		return nil, outcome.VerificationErrorf("bundle verification material: %v", err)
@@ -343,11 +343,10 @@ func (v *Verifier) verifyBundle(cp *compiledPolicy, b *bundle.Bundle, artifact v
 		if len(tlogs) == 0 {
 			return nil, outcome.VerificationErrorf("bundle has no transparency-log (Rekor) entry")
 		}
-		trusted = v.trusted
+		// The SCTs are checked below, once per certificate (sctCache), instead of by
+		// verify.WithSignedCertificateTimestamps for every bundle.
+		trusted = v.keyless
 		vopts = append(vopts, verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1))
-		if len(v.trusted.CTLogs()) > 0 {
-			vopts = append(vopts, verify.WithSignedCertificateTimestamps(1))
-		}
 		popts = append(popts, verify.WithCertificateIdentity(cp.certID))
 		res.TlogEntries = len(tlogs)
 	}
@@ -358,6 +357,11 @@ func (v *Verifier) verifyBundle(cp *compiledPolicy, b *bundle.Bundle, artifact v
 	vr, err := sev.Verify(b, verify.NewPolicy(artifact, popts...))
 	if err != nil {
 		return nil, cp.explain(err, cert, res.KeyHint)
+	}
+	if cert != nil && len(v.trusted.CTLogs()) > 0 {
+		if err := v.checkSCTs(cert, vr.VerifiedTimestamps); err != nil {
+			return nil, cp.explain(err, cert, res.KeyHint)
+		}
 	}
 	if s := vr.Signature.Certificate; s != nil {
 		// sigstore-go has checked the identity already; this restates it in our words.
@@ -372,6 +376,19 @@ func (v *Verifier) verifyBundle(cp *compiledPolicy, b *bundle.Bundle, artifact v
 		res.Timestamps = append(res.Timestamps, ts.Timestamp)
 	}
 	return res, nil
+}
+
+// checkSCTs verifies the SCTs of a verified certificate against the trusted CT logs, as
+// sigstore-go's verifier does: over the chains built at the last verified signing time.
+func (v *Verifier) checkSCTs(cert *x509.Certificate, times []verify.TimestampVerificationResult) error {
+	var chains [][]*x509.Certificate
+	for _, ts := range times {
+		var err error
+		if chains, err = verify.VerifyLeafCertificate(ts.Timestamp, cert, v.keyless); err != nil {
+			return fmt.Errorf("failed to verify leaf certificate: %w", err)
+		}
+	}
+	return v.scts.check(chains, v.trusted)
 }
 
 // explain turns a sigstore-go failure into a verification error saying what failed.

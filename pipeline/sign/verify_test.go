@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
+
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/sign"
 	"github.com/calimero-network/mero-release/pipeline/sign/signtest"
@@ -287,4 +289,89 @@ func FuzzParseBundle(f *testing.F) {
 			t.Fatal("accepted a bundle without a message signature")
 		}
 	})
+}
+
+// otherCTLogs is trusted material whose CT logs are another Sigstore instance's.
+type otherCTLogs struct {
+	root.TrustedMaterial
+	ct map[string]*root.TransparencyLog
+}
+
+func (m otherCTLogs) CTLogs() map[string]*root.TransparencyLog { return m.ct }
+
+// TestVerifierRechecksEveryBundle: a Verifier checks a certificate's chain and SCTs once for
+// all the bundles that carry it, but every bundle's own Rekor entry, signature and digest
+// each time, and it never remembers a failure.
+func TestVerifierRechecksEveryBundle(t *testing.T) {
+	in := newInstance(t)
+	ctx := context.Background()
+	signer := in.keylessSigner(t, kmsRun, false)
+	artifacts := [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2}`)}
+	var bundles [][]byte
+	for _, a := range artifacts {
+		b, err := signer.Sign(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundles = append(bundles, b)
+	}
+	entry := func(m map[string]any) map[string]any {
+		return m["verificationMaterial"].(map[string]any)["tlogEntries"].([]any)[0].(map[string]any)
+	}
+	v := sign.NewVerifier(in.trusted)
+	policy := sign.Policy{Identity: releaseIdentity()}
+	verify := func(b, a []byte) error {
+		_, err := v.Verify(ctx, b, bytes.NewReader(a), policy)
+		return err
+	}
+	if err := verify(bundles[0], artifacts[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The same certificate, with this bundle's own parts tampered.
+	tampered := []struct {
+		name, wantErr string
+		bundle        []byte
+	}{
+		{"signed entry timestamp", "transparency-log (Rekor) entry does not verify", tamperJSON(t, bundles[1], func(m map[string]any) {
+			p := entry(m)["inclusionPromise"].(map[string]any)
+			p["signedEntryTimestamp"] = flipBase64(t, p["signedEntryTimestamp"].(string))
+		})},
+		{"integrated time", "transparency-log (Rekor) entry does not verify", tamperJSON(t, bundles[1], func(m map[string]any) {
+			entry(m)["integratedTime"] = "1000000000"
+		})},
+		{"inclusion proof root", "transparency-log (Rekor) entry does not verify", tamperJSON(t, bundles[1], func(m map[string]any) {
+			p := entry(m)["inclusionProof"].(map[string]any)
+			p["rootHash"] = flipBase64(t, p["rootHash"].(string))
+		})},
+		{"signature", "does not verify", tamperJSON(t, bundles[1], func(m map[string]any) {
+			ms := m["messageSignature"].(map[string]any)
+			ms["signature"] = flipBase64(t, ms["signature"].(string))
+		})},
+		{"entry of the other bundle", "does not verify", tamperJSON(t, bundles[1], func(m map[string]any) {
+			var first map[string]any
+			if err := json.Unmarshal(bundles[0], &first); err != nil {
+				t.Fatal(err)
+			}
+			m["verificationMaterial"].(map[string]any)["tlogEntries"] = first["verificationMaterial"].(map[string]any)["tlogEntries"]
+		})},
+	}
+	for _, tt := range tampered {
+		err := verify(tt.bundle, artifacts[1])
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || outcome.Code(err) != outcome.VerificationFailed {
+			t.Errorf("%s: error = %v, want a verification error containing %q", tt.name, err, tt.wantErr)
+		}
+	}
+	if err := verify(bundles[1], artifacts[1]); err != nil {
+		t.Fatalf("untampered second bundle: %v", err)
+	}
+
+	// CT logs the certificate's SCT is not from: refused, every time.
+	other := newInstance(t)
+	strict := sign.NewVerifier(otherCTLogs{TrustedMaterial: in.trusted, ct: other.trusted.CTLogs()})
+	for i := range 2 {
+		_, err := strict.Verify(ctx, bundles[i], bytes.NewReader(artifacts[i]), policy)
+		if err == nil || !strings.Contains(err.Error(), "certificate transparency (SCT) check failed") || outcome.Code(err) != outcome.VerificationFailed {
+			t.Fatalf("bundle %d with foreign CT logs: %v", i, err)
+		}
+	}
 }
