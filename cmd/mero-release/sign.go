@@ -11,6 +11,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
+	"github.com/calimero-network/mero-release/cmd/mero-release/internal/batchgc"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
@@ -310,7 +311,9 @@ func (a *app) verifyFiles(cmd *cobra.Command, files []string, bundlePath, keyPat
 		items = append(items, sign.Item{Name: file, Bundle: bundleJSON, Open: func() (io.ReadCloser, error) { return os.Open(file) }})
 		at = append(at, i)
 	}
+	endBatch := batchgc.Begin()
 	results, err := sign.NewVerifier(trusted).VerifyAll(cmd.Context(), items, policy, workers)
+	endBatch()
 	if err != nil {
 		return err
 	}
