@@ -44,6 +44,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/calimero-network/mero-release/pipeline/checksum"
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/policy"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -232,7 +233,7 @@ func (cfg Config) signaturePolicy(tag release.Tag) (sign.Policy, string, error) 
 		}
 		return sign.Policy{PublicKey: cfg.PublicKey}, "public key " + hint, nil
 	}
-	if !repoRE.MatchString(cfg.Repository) {
+	if !repoRE().MatchString(cfg.Repository) {
 		return sign.Policy{}, "", outcome.UsageErrorf("audit: repository %q: must be OWNER/REPO (or give a public key for a key-signed release)", cfg.Repository)
 	}
 	if cfg.TrustedRoot == nil {
@@ -256,7 +257,7 @@ func (cfg Config) signaturePolicy(tag release.Tag) (sign.Policy, string, error) 
 	return sign.Policy{Identity: id}, fmt.Sprintf("%s%s (issuer %s)", prefix, ref, id.Issuer), nil
 }
 
-var repoRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+var repoRE = lazyre.New(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 
 // auditor holds one audit's state.
 type auditor struct {

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/sign"
@@ -21,14 +22,14 @@ const NoSignerHint = "give the expected signer: --key cosign.pub (key-signed rel
 	"or commit the release public key as " + PinnedKeyFile + " in the repository; the auditor never trusts a key found in the store it audits"
 
 // identityRE is a GitHub Actions workflow identity: the certificate's SAN.
-var identityRE = regexp.MustCompile(`^https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)/(\.github/workflows/[A-Za-z0-9_./-]+\.ya?ml)@(refs/(?:tags|heads)/[^\s]+)$`)
+var identityRE = lazyre.New(`^https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)/(\.github/workflows/[A-Za-z0-9_./-]+\.ya?ml)@(refs/(?:tags|heads)/[^\s]+)$`)
 
 // ParseCertificateIdentity splits a keyless signer identity, as cosign's
 // --certificate-identity names it (https://github.com/OWNER/REPO/.github/workflows/FILE@REF),
 // into the Config fields: Repository, Workflow and a RefPattern matching exactly REF (the
 // literal "<tag>" in REF stands for the audited tag). A malformed identity is a usage error.
 func ParseCertificateIdentity(identity string) (Config, error) {
-	m := identityRE.FindStringSubmatch(identity)
+	m := identityRE().FindStringSubmatch(identity)
 	if m == nil || strings.Contains(m[2], "..") {
 		return Config{}, outcome.UsageErrorf("certificate identity %q: want https://github.com/OWNER/REPO/.github/workflows/FILE@refs/tags/TAG", identity)
 	}

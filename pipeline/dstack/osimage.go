@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 )
@@ -60,8 +60,8 @@ type OSImage struct {
 }
 
 var (
-	hex96         = regexp.MustCompile(`^[0-9a-f]{96}$`)
-	instanceTypes = regexp.MustCompile(`^tdx\.[a-z0-9]+$`)
+	hex96         = lazyre.New(`^[0-9a-f]{96}$`)
+	instanceTypes = lazyre.New(`^tdx\.[a-z0-9]+$`)
 )
 
 // ParseOSImage strictly decodes and validates a dstack OS image file; name is used in errors.
@@ -121,7 +121,7 @@ func (img *OSImage) Validate() error {
 		return bad("dstack_version", "empty")
 	case img.Source == "":
 		return bad("source", "empty (say which build and tool computed the values)")
-	case !instanceTypes.MatchString(img.VMShape.InstanceType):
+	case !instanceTypes().MatchString(img.VMShape.InstanceType):
 		return bad("vm_shape.instance_type", "%q, want a Phala TDX instance type such as tdx.small", img.VMShape.InstanceType)
 	case img.VMShape.VCPUs <= 0:
 		return bad("vm_shape.vcpus", "%d, want a positive number", img.VMShape.VCPUs)
@@ -129,7 +129,7 @@ func (img *OSImage) Validate() error {
 		return bad("vm_shape.memory_mb", "%d, want a positive number", img.VMShape.MemoryMB)
 	}
 	for _, r := range img.registers() {
-		if !hex96.MatchString(r[1]) {
+		if !hex96().MatchString(r[1]) {
 			return bad(r[0], "%q is not 96 lower-case hex characters (SHA-384)", r[1])
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,12 +11,13 @@ import (
 
 	"google.golang.org/api/option"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 	"github.com/calimero-network/mero-release/pipeline/vm"
 )
 
-var labelKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+var labelKeyRE = lazyre.New(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // maxLabelValue is GCE's limit on a label value's length.
 const maxLabelValue = 63
@@ -45,7 +45,7 @@ func LabelValue(s string) string {
 func Labels(extra map[string]string, profile release.Profile, now time.Time) (map[string]string, error) {
 	out := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(extra)) {
-		if !labelKeyRE.MatchString(k) {
+		if !labelKeyRE().MatchString(k) {
 			return nil, outcome.UsageErrorf("label key %q: want 1–63 lower-case letters, digits, '_' or '-', starting with a letter", k)
 		}
 		out[k] = LabelValue(extra[k])
@@ -63,7 +63,7 @@ func Filter(selector map[string]string) (string, error) {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(selector)) {
 		v := selector[k]
-		if !labelKeyRE.MatchString(k) {
+		if !labelKeyRE().MatchString(k) {
 			return "", outcome.UsageErrorf("label selector: key %q is not a label key", k)
 		}
 		if LabelValue(v) != v {

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -168,7 +169,7 @@ type workflowScanner struct {
 	uses []localUse
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRE = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 // scanFile scans a workflow or an action file.
 func scanFile(name string, content []byte) (*workflowScanner, error) {
@@ -187,7 +188,7 @@ func scanFile(name string, content []byte) (*workflowScanner, error) {
 			break
 		}
 		if err != nil {
-			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			if m := yamlLineRE().FindStringSubmatch(err.Error()); m != nil {
 				return s, outcome.UsageErrorf("%s:%s: invalid YAML: %s", name, m[1], m[2])
 			}
 			return s, outcome.UsageErrorf("%s: invalid YAML: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
@@ -393,13 +394,13 @@ func (r scriptRef) line(off int, name string) int {
 
 // githubExprRE matches a GitHub Actions expression ${{ … }}, which the runner substitutes before
 // the shell sees the script.
-var githubExprRE = regexp.MustCompile(`(?s)\$\{\{.*?\}\}`)
+var githubExprRE = lazyre.New(`(?s)\$\{\{.*?\}\}`)
 
 // maskExpressions replaces each ${{ … }} by shell text of the same length (newlines kept), so
 // that offsets stay valid: ${{ github.env }} becomes ${GITHUB_ENV} (it is that file's path),
 // anything else a run of underscores.
 func maskExpressions(script string) string {
-	return githubExprRE.ReplaceAllStringFunc(script, func(expr string) string {
+	return githubExprRE().ReplaceAllStringFunc(script, func(expr string) string {
 		inner := strings.TrimSpace(expr[3 : len(expr)-2])
 		if inner == "github.env" || inner == "env.GITHUB_ENV" {
 			return "${GITHUB_ENV}" + strings.Repeat("_", len(expr)-len("${GITHUB_ENV}"))
@@ -496,8 +497,8 @@ func litPrefix(w *syntax.Word) (string, int, bool) {
 }
 
 var (
-	assignWordRE  = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\+?=`)
-	leadingNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
+	assignWordRE  = lazyre.New(`^([A-Za-z_][A-Za-z0-9_]*)\+?=`)
+	leadingNameRE = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*`)
 )
 
 // envCommand flags NAME=value operands of env (env [-i] [-u NAME] NAME=value … cmd).
@@ -519,7 +520,7 @@ func (r scriptRef) envCommand(x *syntax.CallExpr) {
 			}
 			continue
 		}
-		m := assignWordRE.FindStringSubmatch(text)
+		m := assignWordRE().FindStringSubmatch(text)
 		if m == nil {
 			return // the command env runs
 		}
@@ -556,7 +557,7 @@ func (r scriptRef) decl(x *syntax.DeclClause) {
 			if !ok || strings.HasPrefix(text, "-") || strings.HasPrefix(text, "+") {
 				continue
 			}
-			name, off = leadingNameRE.FindString(text), o
+			name, off = leadingNameRE().FindString(text), o
 		}
 		if !isAllowed(name) {
 			continue
@@ -648,7 +649,7 @@ func (r scriptRef) writesGitHubEnv(st *syntax.Stmt) bool {
 }
 
 // literalNameRE finds ALLOWED_* names in literal text, not preceded by a name character.
-var literalNameRE = regexp.MustCompile(`(?:^|[^A-Za-z0-9_$])(` + AllowedPrefix + `[A-Za-z0-9_]*)`)
+var literalNameRE = lazyre.New(`(?:^|[^A-Za-z0-9_$])(` + AllowedPrefix + `[A-Za-z0-9_]*)`)
 
 // written flags every ALLOWED_* name that appears as literal text in what a statement writes to
 // $GITHUB_ENV: its arguments, here-documents and here-strings, and the commands of a redirected
@@ -689,7 +690,7 @@ func (r scriptRef) literalNames(w *syntax.Word) {
 		default:
 			return true
 		}
-		for _, m := range literalNameRE.FindAllStringSubmatchIndex(text, -1) {
+		for _, m := range literalNameRE().FindAllStringSubmatchIndex(text, -1) {
 			r.add(off+m[2], m[3]-m[2], "writes $GITHUB_ENV")
 		}
 		return true
@@ -698,16 +699,16 @@ func (r scriptRef) literalNames(w *syntax.Word) {
 
 // Line-based forms for scripts that are not parsed as POSIX shell.
 var (
-	lineAssignRE    = regexp.MustCompile(`(?:^|[;&|({]|\b(?:then|do|else|env(?:\s+-\S+)*))\s*(` + AllowedPrefix + `[A-Za-z0-9_]*)\+?=`)
-	lineDeclRE      = regexp.MustCompile(`(?:^|[;&|({]|\b(?:then|do|else))\s*(export|declare|typeset|local|readonly)\b([^;&|#]*)`)
-	lineNameRE      = regexp.MustCompile(`(?:^|[\s"'])(` + AllowedPrefix + `[A-Za-z0-9_]*)`)
-	linePwshRE      = regexp.MustCompile(`\$env:(` + AllowedPrefix + `[A-Za-z0-9_]*)\s*(?:=[^=]|=$)`)
-	linePyIndex     = regexp.MustCompile(`environ\[\s*['"](` + AllowedPrefix + `[A-Za-z0-9_]*)['"]\s*\]\s*(?:=[^=]|=$)`)
-	linePyCall      = regexp.MustCompile(`(?:putenv|environ\.setdefault|environ\.update|SetEnvironmentVariable)\(\s*\{?\s*['"](` + AllowedPrefix + `[A-Za-z0-9_]*)['"]`)
-	lineDeclX       = regexp.MustCompile(`(?:^|\s)-[a-z]*x`)
-	lineHeredocBody = regexp.MustCompile(`^\s*(` + AllowedPrefix + `[A-Za-z0-9_]*)(?:=|<<)`)
-	lineHeredoc     = regexp.MustCompile(`(?:^|[^A-Za-z0-9_"'])<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?`)
-	lineEnvFile     = regexp.MustCompile(`GITHUB_ENV`)
+	lineAssignRE    = lazyre.New(`(?:^|[;&|({]|\b(?:then|do|else|env(?:\s+-\S+)*))\s*(` + AllowedPrefix + `[A-Za-z0-9_]*)\+?=`)
+	lineDeclRE      = lazyre.New(`(?:^|[;&|({]|\b(?:then|do|else))\s*(export|declare|typeset|local|readonly)\b([^;&|#]*)`)
+	lineNameRE      = lazyre.New(`(?:^|[\s"'])(` + AllowedPrefix + `[A-Za-z0-9_]*)`)
+	linePwshRE      = lazyre.New(`\$env:(` + AllowedPrefix + `[A-Za-z0-9_]*)\s*(?:=[^=]|=$)`)
+	linePyIndex     = lazyre.New(`environ\[\s*['"](` + AllowedPrefix + `[A-Za-z0-9_]*)['"]\s*\]\s*(?:=[^=]|=$)`)
+	linePyCall      = lazyre.New(`(?:putenv|environ\.setdefault|environ\.update|SetEnvironmentVariable)\(\s*\{?\s*['"](` + AllowedPrefix + `[A-Za-z0-9_]*)['"]`)
+	lineDeclX       = lazyre.New(`(?:^|\s)-[a-z]*x`)
+	lineHeredocBody = lazyre.New(`^\s*(` + AllowedPrefix + `[A-Za-z0-9_]*)(?:=|<<)`)
+	lineHeredoc     = lazyre.New(`(?:^|[^A-Za-z0-9_"'])<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?`)
+	lineEnvFile     = lazyre.New(`GITHUB_ENV`)
 )
 
 // mentionsEnvVar reports whether a line names a variable holding the $GITHUB_ENV path.
@@ -735,7 +736,7 @@ func (r scriptRef) lines(masked string) {
 				heredocEnd = ""
 				continue
 			}
-			if m := lineHeredocBody.FindStringSubmatchIndex(text); m != nil {
+			if m := lineHeredocBody().FindStringSubmatchIndex(text); m != nil {
 				r.add(start+m[2], m[3]-m[2], "writes $GITHUB_ENV")
 			}
 			continue
@@ -743,38 +744,38 @@ func (r scriptRef) lines(masked string) {
 		if strings.HasPrefix(trimmed, "#") || trimmed == "" {
 			continue
 		}
-		for _, m := range lineAssignRE.FindAllStringSubmatchIndex(text, -1) {
+		for _, m := range lineAssignRE().FindAllStringSubmatchIndex(text, -1) {
 			r.add(start+m[2], m[3]-m[2], "assignment")
 		}
-		for _, m := range lineDeclRE.FindAllStringSubmatchIndex(text, -1) {
+		for _, m := range lineDeclRE().FindAllStringSubmatchIndex(text, -1) {
 			variant, args := text[m[2]:m[3]], text[m[4]:m[5]]
-			if variant != "export" && !lineDeclX.MatchString(args) {
+			if variant != "export" && !lineDeclX().MatchString(args) {
 				continue // declare without -x is caught as an assignment or sets nothing
 			}
 			kind := "export"
 			if variant != "export" {
 				kind = variant + " -x"
 			}
-			for _, n := range lineNameRE.FindAllStringSubmatchIndex(args, -1) {
+			for _, n := range lineNameRE().FindAllStringSubmatchIndex(args, -1) {
 				r.add(start+m[4]+n[2], n[3]-n[2], kind)
 			}
 		}
-		for _, re := range []*regexp.Regexp{linePwshRE, linePyIndex, linePyCall} {
+		for _, re := range []*regexp.Regexp{linePwshRE(), linePyIndex(), linePyCall()} {
 			for _, m := range re.FindAllStringSubmatchIndex(text, -1) {
 				r.add(start+m[2], m[3]-m[2], "assignment")
 			}
 		}
-		if m := lineAliasRE.FindStringSubmatch(text); m != nil {
+		if m := lineAliasRE().FindStringSubmatch(text); m != nil {
 			r.envVars[m[1]] = true
 		}
-		if lineEnvFile.MatchString(text) || r.mentionsEnvVar(text) {
-			for _, m := range literalNameRE.FindAllStringSubmatchIndex(text, -1) {
+		if lineEnvFile().MatchString(text) || r.mentionsEnvVar(text) {
+			for _, m := range literalNameRE().FindAllStringSubmatchIndex(text, -1) {
 				if m[2] > 0 && (text[m[2]-1] == '{' || text[m[2]-1] == ':' || text[m[2]-1] == '.') {
 					continue // ${ALLOWED_X}, $env:ALLOWED_X, env.ALLOWED_X are reads
 				}
 				r.add(start+m[2], m[3]-m[2], "writes $GITHUB_ENV")
 			}
-			if m := lineHeredoc.FindStringSubmatch(text); m != nil {
+			if m := lineHeredoc().FindStringSubmatch(text); m != nil {
 				heredocEnd = m[1]
 			}
 		}

@@ -6,11 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -110,7 +110,7 @@ func (s *workflowScanner) action(runs *yaml.Node) {
 }
 
 // withValueRE finds "ALLOWED_X=" in an input's value: a line for $GITHUB_ENV handed to the callee.
-var withValueRE = regexp.MustCompile(`(?:^|[^A-Za-z0-9_$])(` + AllowedPrefix + `[A-Za-z0-9_]*)\s*=`)
+var withValueRE = lazyre.New(`(?:^|[^A-Za-z0-9_$])(` + AllowedPrefix + `[A-Za-z0-9_]*)\s*=`)
 
 // call records a local uses: to follow and flags the inputs passed with with: that carry an
 // ALLOWED_* variable into the callee: an input named ALLOWED_* (input names are
@@ -131,7 +131,7 @@ func (s *workflowScanner) call(uses, with *yaml.Node, label string) {
 			continue
 		}
 		r := scriptRef{s: s, node: v, value: v.Value, text: v.Value, where: label + " with: " + p.key.Value}
-		for _, m := range withValueRE.FindAllStringSubmatchIndex(v.Value, -1) {
+		for _, m := range withValueRE().FindAllStringSubmatchIndex(v.Value, -1) {
 			r.add(m[2], m[3]-m[2], "value")
 		}
 	}

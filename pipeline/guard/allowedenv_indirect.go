@@ -2,11 +2,12 @@ package guard
 
 import (
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 )
 
 // maxInnerDepth bounds scripts inside scripts (bash -c "eval '…'").
@@ -77,7 +78,7 @@ func (r scriptRef) innerScript(x *syntax.CallExpr) {
 	args := x.Args
 	for len(args) > 0 && slices.Contains(wrappers(), args[0].Lit()) {
 		args = args[1:]
-		for len(args) > 0 && (assignWordRE.MatchString(args[0].Lit()) || strings.HasPrefix(args[0].Lit(), "-")) {
+		for len(args) > 0 && (assignWordRE().MatchString(args[0].Lit()) || strings.HasPrefix(args[0].Lit(), "-")) {
 			args = args[1:]
 		}
 	}
@@ -164,7 +165,7 @@ func (r scriptRef) inner(words []*syntax.Word, how string) {
 
 // lineAliasRE finds a line-based script's variable that takes the $GITHUB_ENV path:
 // f=$GITHUB_ENV, $f = $env:GITHUB_ENV, p = os.environ["GITHUB_ENV"].
-var lineAliasRE = regexp.MustCompile(`(?:^|[\s;])\$?([A-Za-z_][A-Za-z0-9_]*)\s*:?=[^=].*GITHUB_ENV`)
+var lineAliasRE = lazyre.New(`(?:^|[\s;])\$?([A-Za-z_][A-Za-z0-9_]*)\s*:?=[^=].*GITHUB_ENV`)
 
 // mentionsWord reports whether text holds word as a whole identifier.
 func mentionsWord(text, word string) bool {

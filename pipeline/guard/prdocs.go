@@ -3,11 +3,11 @@ package guard
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/calimero-network/mero-release/pipeline/catalog"
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 )
 
 // PRDocsInput is what the PR doc guard looks at.
@@ -149,13 +149,13 @@ func profileList(e catalog.Entry) string {
 }
 
 // versionTokenRE finds version-like tokens; versionsOn checks their boundaries.
-var versionTokenRE = regexp.MustCompile(`[0-9]+\.[0-9]+\.[0-9]+(?:-rc\.[0-9]+)?`)
+var versionTokenRE = lazyre.New(`[0-9]+\.[0-9]+\.[0-9]+(?:-rc\.[0-9]+)?`)
 
 // versionsOn returns the whole version tokens of a line: "1.3.0", "v1.3.0" and
 // "mero-kms-v1.3.0-rc.1" count; "11.3.0" does not give 1.3.0, nor "1.3.0.4" or "1.3.0-beta".
 func versionsOn(line string) []string {
 	var out []string
-	for _, m := range versionTokenRE.FindAllStringIndex(line, -1) {
+	for _, m := range versionTokenRE().FindAllStringIndex(line, -1) {
 		start, end := m[0], m[1]
 		if start > 0 {
 			prev := line[start-1]

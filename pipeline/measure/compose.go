@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -111,11 +111,11 @@ func ParseCompose(name string, data []byte) (*Compose, error) {
 	return c, nil
 }
 
-var digestRefRE = regexp.MustCompile(`@(sha256:[0-9a-f]{64})$`)
+var digestRefRE = lazyre.New(`@(sha256:[0-9a-f]{64})$`)
 
 // imageRefDigest returns the digest an image reference is pinned to.
 func imageRefDigest(ref string) (string, error) {
-	m := digestRefRE.FindStringSubmatch(ref)
+	m := digestRefRE().FindStringSubmatch(ref)
 	if m == nil {
 		return "", fmt.Errorf("not pinned by digest (want NAME@sha256:<64 lower-case hex>)")
 	}

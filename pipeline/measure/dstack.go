@@ -5,8 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/tdx"
 )
@@ -27,7 +27,7 @@ const (
 	EventSystemReady     = "system-ready"
 )
 
-var keyProviderRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+var keyProviderRE = lazyre.New(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // DstackEventDigest is the digest dstack extends into RTMR3 for a runtime event:
 // SHA-384(le32(0x08000001) ‖ ":" ‖ name ‖ ":" ‖ payload).
@@ -96,7 +96,7 @@ func (b DstackBoot) Events(composeHash [32]byte) ([]tdx.Event, error) {
 	if name == "" {
 		name = "kms"
 	}
-	if !keyProviderRE.MatchString(name) {
+	if !keyProviderRE().MatchString(name) {
 		return nil, outcome.UsageErrorf("dstack key provider %q: want a lower-case name such as kms, local or none", name)
 	}
 	kp, err := json.Marshal(struct {

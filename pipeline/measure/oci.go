@@ -15,12 +15,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -273,7 +273,7 @@ type tarBlob struct {
 	content []byte // kept for JSON blobs up to maxMetadataBlob, else nil
 }
 
-var blobPathRE = regexp.MustCompile(`^blobs/sha256/([0-9a-f]{64})$`)
+var blobPathRE = lazyre.New(`^blobs/sha256/([0-9a-f]{64})$`)
 
 func readTarLayout(p string) (*tarLayout, error) {
 	f, err := os.Open(p)
@@ -315,7 +315,7 @@ func readTarStream(p string, in io.Reader) (*tarLayout, error) {
 			continue
 		}
 		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if m := blobPathRE.FindStringSubmatch(name); m != nil {
+		if m := blobPathRE().FindStringSubmatch(name); m != nil {
 			h := sha256.New()
 			var keep bytes.Buffer
 			w := io.Writer(h)

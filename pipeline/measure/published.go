@@ -11,10 +11,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 
 	"github.com/calimero-network/mero-release/pipeline/atomicfile"
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -66,7 +66,7 @@ type RegisterSources struct {
 	RTMR3 string `json:"rtmr3"`
 }
 
-var hex96 = regexp.MustCompile(`^[0-9a-f]{96}$`)
+var hex96 = lazyre.New(`^[0-9a-f]{96}$`)
 
 // SameRegisters reports whether r and o record the same MRTD and RTMR0–3.
 func (r Record) SameRegisters(o Record) bool {
@@ -81,7 +81,7 @@ func (r Record) Fields() [][2]string {
 // Validate checks that every register is 96 lower-case hex characters (SHA-384).
 func (r Record) Validate() error {
 	for _, f := range r.Fields() {
-		if !hex96.MatchString(f[1]) {
+		if !hex96().MatchString(f[1]) {
 			return outcome.VerificationErrorf("%s: %q is not 96 lower-case hex characters", f[0], f[1])
 		}
 	}

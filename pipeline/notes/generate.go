@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -217,7 +217,7 @@ func joinBlocks(blocks ...string) string {
 }
 
 // conventionalRE matches a Conventional Commits subject: type(scope)!: description.
-var conventionalRE = regexp.MustCompile(`^([A-Za-z]+)(?:\(([^)]*)\))?(!)?:\s*(.+)$`)
+var conventionalRE = lazyre.New(`^([A-Za-z]+)(?:\(([^)]*)\))?(!)?:\s*(.+)$`)
 
 // changelog groups the non-merge commits; merge commits are counted but not listed (the commits
 // they merge are). It returns "" when there is no commit to list.
@@ -237,9 +237,9 @@ func changelog(in Input) string {
 		}
 		listed++
 		listedCommits = append(listedCommits, c)
-		text := prRefRE.ReplaceAllString(c.Subject, "")
+		text := prRefRE().ReplaceAllString(c.Subject, "")
 		g := groups[len(groups)-1]
-		if m := conventionalRE.FindStringSubmatch(text); m != nil {
+		if m := conventionalRE().FindStringSubmatch(text); m != nil {
 			if bg, ok := byType[strings.ToLower(m[1])]; ok {
 				g = bg
 			}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -52,9 +52,9 @@ type Commit struct {
 }
 
 var (
-	prRefRE      = regexp.MustCompile(`\(#([0-9]+)\)`)
-	mergePRRE    = regexp.MustCompile(`^Merge pull request #([0-9]+)`)
-	coAuthoredRE = regexp.MustCompile(`(?im)^co-authored-by:\s*(.*?)\s*<([^>]*)>\s*$`)
+	prRefRE      = lazyre.New(`\(#([0-9]+)\)`)
+	mergePRRE    = lazyre.New(`^Merge pull request #([0-9]+)`)
+	coAuthoredRE = lazyre.New(`(?im)^co-authored-by:\s*(.*?)\s*<([^>]*)>\s*$`)
 )
 
 // PRRefs returns the pull-request numbers a commit subject references, in order of appearance:
@@ -68,10 +68,10 @@ func PRRefs(subject string) []int {
 		}
 		prs = append(prs, n)
 	}
-	if m := mergePRRE.FindStringSubmatch(subject); m != nil {
+	if m := mergePRRE().FindStringSubmatch(subject); m != nil {
 		add(m[1])
 	}
-	for _, m := range prRefRE.FindAllStringSubmatch(subject, -1) {
+	for _, m := range prRefRE().FindAllStringSubmatch(subject, -1) {
 		add(m[1])
 	}
 	return prs
@@ -236,7 +236,7 @@ func toCommit(c *object.Commit) Commit {
 	for _, p := range c.ParentHashes {
 		out.Parents = append(out.Parents, p.String())
 	}
-	for _, m := range coAuthoredRE.FindAllStringSubmatch(body, -1) {
+	for _, m := range coAuthoredRE().FindAllStringSubmatch(body, -1) {
 		out.CoAuthors = append(out.CoAuthors, Person{Name: strings.TrimSpace(m[1]), Email: strings.TrimSpace(m[2])})
 	}
 	return out

@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -49,10 +49,10 @@ type Record struct {
 }
 
 var (
-	debName    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-	debVersion = regexp.MustCompile(`^([0-9]+:)?[A-Za-z0-9][A-Za-z0-9.+~-]*$`)
-	debArch    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	hex64      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	debName    = lazyre.New(`^[a-z0-9][a-z0-9+.-]+$`)
+	debVersion = lazyre.New(`^([0-9]+:)?[A-Za-z0-9][A-Za-z0-9.+~-]*$`)
+	debArch    = lazyre.New(`^[a-z0-9][a-z0-9-]*$`)
+	hex64      = lazyre.New(`^[0-9a-f]{64}$`)
 )
 
 // ReadRecord reads the records build b names in its custom_data, relative to dir (the
@@ -118,13 +118,13 @@ func ReadOSPackages(r io.Reader, name string) ([]OSPackage, error) {
 			p.Source = p.Name
 		}
 		switch {
-		case !debName.MatchString(p.Name):
+		case !debName().MatchString(p.Name):
 			return nil, outcome.UsageErrorf("package list %s:%d: package name %q", name, n, p.Name)
-		case !debVersion.MatchString(p.Version):
+		case !debVersion().MatchString(p.Version):
 			return nil, outcome.UsageErrorf("package list %s:%d: %s: version %q", name, n, p.Name, p.Version)
-		case !debArch.MatchString(p.Architecture):
+		case !debArch().MatchString(p.Architecture):
 			return nil, outcome.UsageErrorf("package list %s:%d: %s: architecture %q", name, n, p.Name, p.Architecture)
-		case !debName.MatchString(p.Source):
+		case !debName().MatchString(p.Source):
 			return nil, outcome.UsageErrorf("package list %s:%d: %s: source package %q", name, n, p.Name, p.Source)
 		}
 		out = append(out, p)
@@ -170,7 +170,7 @@ func ReadIdentity(r io.Reader, name string) (Identity, error) {
 		return Identity{}, outcome.UsageErrorf("image identity %s: os_id: empty", name)
 	case id.KernelRelease == "":
 		return Identity{}, outcome.UsageErrorf("image identity %s: kernel_release: empty", name)
-	case !hex64.MatchString(id.KernelSHA256):
+	case !hex64().MatchString(id.KernelSHA256):
 		return Identity{}, outcome.UsageErrorf("image identity %s: kernel_sha256 %q: want 64 lower-case hex characters", name, id.KernelSHA256)
 	}
 	return id, nil

@@ -14,10 +14,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -136,11 +136,11 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
-var appIDRE = regexp.MustCompile(`^[0-9a-f]{8,64}$`)
+var appIDRE = lazyre.New(`^[0-9a-f]{8,64}$`)
 
 // checkAppID refuses an app id that could change the request path.
 func checkAppID(id string) error {
-	if !appIDRE.MatchString(id) {
+	if !appIDRE().MatchString(id) {
 		return fmt.Errorf("phala: app id %q is not lower-case hex", id)
 	}
 	return nil

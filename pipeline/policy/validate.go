@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/measure"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
@@ -35,7 +35,7 @@ func TCBStatuses() []string {
 // 403 PolicyViolation (SPEC §8).
 var ErrPolicyViolation = errors.New("PolicyViolation")
 
-var hex96 = regexp.MustCompile(`^[0-9a-f]{96}$`)
+var hex96 = lazyre.New(`^[0-9a-f]{96}$`)
 
 // ValidateOptions tunes Validate.
 type ValidateOptions struct {
@@ -94,7 +94,7 @@ func validateFields(p *Policy, opts ValidateOptions) error {
 			return fmt.Errorf("%s: empty; a ready policy (no \"status\": %q) must allow at least one value", m.field, StatusNotReady)
 		}
 		for i, v := range vals {
-			if !hex96.MatchString(v) {
+			if !hex96().MatchString(v) {
 				return fmt.Errorf("%s[%d]: %q is not 96 lower-case hex characters (a SHA-384 register value)", m.field, i, v)
 			}
 			if j := slices.Index(vals[:i], v); j >= 0 {

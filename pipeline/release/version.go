@@ -2,9 +2,9 @@ package release
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -15,12 +15,12 @@ type Version struct {
 	RC int
 }
 
-var versionRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-rc\.([1-9][0-9]*))?$`)
+var versionRE = lazyre.New(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-rc\.([1-9][0-9]*))?$`)
 
 // ParseVersion parses "X.Y.Z" or "X.Y.Z-rc.N" (no leading "v", no leading zeros, N ≥ 1).
 // Any other shape is a usage error naming the rule.
 func ParseVersion(s string) (Version, error) {
-	m := versionRE.FindStringSubmatch(s)
+	m := versionRE().FindStringSubmatch(s)
 	if m == nil {
 		return Version{}, outcome.UsageErrorf("version %q: must be X.Y.Z or X.Y.Z-rc.N (digits without leading zeros, N >= 1, no leading v)", s)
 	}

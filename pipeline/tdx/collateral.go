@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-tdx-guest/verify"
 	"github.com/google/go-tdx-guest/verify/trust"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -36,8 +36,8 @@ import (
 type CollateralDir string
 
 var (
-	fmspcRE = regexp.MustCompile(`^[0-9a-fA-F]{12}$`)
-	caRE    = regexp.MustCompile(`^(platform|processor)$`)
+	fmspcRE = lazyre.New(`^[0-9a-fA-F]{12}$`)
+	caRE    = lazyre.New(`^(platform|processor)$`)
 )
 
 // Get implements trust.HTTPSGetter.
@@ -50,7 +50,7 @@ func (d CollateralDir) Get(rawURL string) (map[string][]string, []byte, error) {
 	switch {
 	case strings.HasSuffix(u.Path, "/tdx/certification/v4/tcb"):
 		fmspc := u.Query().Get("fmspc")
-		if !fmspcRE.MatchString(fmspc) {
+		if !fmspcRE().MatchString(fmspc) {
 			return nil, nil, fmt.Errorf("collateral %s: fmspc %q is not 12 hex characters", rawURL, fmspc)
 		}
 		file, header = "tcbinfo-"+strings.ToLower(fmspc)+".json", pcs.TcbInfoIssuerChainPhrase
@@ -58,7 +58,7 @@ func (d CollateralDir) Get(rawURL string) (map[string][]string, []byte, error) {
 		file, header = "qe-identity.json", pcs.SgxQeIdentityIssuerChainPhrase
 	case strings.HasSuffix(u.Path, "/sgx/certification/v4/pckcrl"):
 		ca := u.Query().Get("ca")
-		if !caRE.MatchString(ca) {
+		if !caRE().MatchString(ca) {
 			return nil, nil, fmt.Errorf("collateral %s: ca %q is not platform or processor", rawURL, ca)
 		}
 		file, header = "pckcrl-"+ca+".der", pcs.SgxPckCrlIssuerChainPhrase

@@ -19,9 +19,9 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"time"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/release"
 )
@@ -78,11 +78,11 @@ type Spec struct {
 	Nonce [NonceSize]byte
 }
 
-var nameRE = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+var nameRE = lazyre.New(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 // ValidateName checks a VM name against the GCE instance name rule (RFC 1035 label).
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return outcome.UsageErrorf("vm name %q: want 1–63 lower-case letters, digits or '-', starting with a letter and not ending with '-'", name)
 	}
 	return nil

@@ -18,7 +18,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +27,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 )
 
 // Agent plays a VM's boot agent: given the instance as inserted (metadata, disks, labels), it
@@ -228,7 +229,7 @@ func (s *Server) Requests() []string {
 	return slices.Clone(s.requests)
 }
 
-var pathRE = regexp.MustCompile(`^/compute/v1/projects/([^/]+)/zones/([^/]+)/(instances|operations)(?:/([^/]+))?(?:/([^/]+))?$`)
+var pathRE = lazyre.New(`^/compute/v1/projects/([^/]+)/zones/([^/]+)/(instances|operations)(?:/([^/]+))?(?:/([^/]+))?$`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/guest/") {
@@ -242,7 +243,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if hook != nil {
 		hook(r)
 	}
-	m := pathRE.FindStringSubmatch(r.URL.Path)
+	m := pathRE().FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		writeError(w, http.StatusNotFound, "notFound", "unknown path "+r.URL.Path)
 		return
@@ -361,11 +362,11 @@ func (s *Server) delete(w http.ResponseWriter, project, zone, name string) {
 	writeProto(w, pending(s.newOp(project, zone, "delete", name)))
 }
 
-var filterRE = regexp.MustCompile(`labels\.([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"`)
+var filterRE = lazyre.New(`labels\.([a-z][a-z0-9_-]*)\s*=\s*"([^"]*)"`)
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	want := map[string]string{}
-	for _, m := range filterRE.FindAllStringSubmatch(r.URL.Query().Get("filter"), -1) {
+	for _, m := range filterRE().FindAllStringSubmatch(r.URL.Query().Get("filter"), -1) {
 		want[m[1]] = m[2]
 	}
 	list := &computepb.InstanceList{}
@@ -526,7 +527,7 @@ func (s *Server) setMetadata(w http.ResponseWriter, r *http.Request, project, zo
 	writeProto(w, pending(s.newOp(project, zone, "setMetadata", name)))
 }
 
-var guestPathRE = regexp.MustCompile(`^/guest/([^/]+)/computeMetadata/v1/instance/(attributes|guest-attributes)/([^/]+)(?:/([^/]+))?$`)
+var guestPathRE = lazyre.New(`^/guest/([^/]+)/computeMetadata/v1/instance/(attributes|guest-attributes)/([^/]+)(?:/([^/]+))?$`)
 
 // maxGuestValue bounds a guest attribute the fake accepts.
 const maxGuestValue = 256 << 10
@@ -535,7 +536,7 @@ const maxGuestValue = 256 << 10
 // metadata), PUT and DELETE instance/guest-attributes/NAMESPACE/KEY. Like GCE's, it refuses
 // requests without the Metadata-Flavor: Google header.
 func (s *Server) serveGuest(w http.ResponseWriter, r *http.Request) {
-	m := guestPathRE.FindStringSubmatch(r.URL.Path)
+	m := guestPathRE().FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		http.Error(w, "not found", http.StatusNotFound)
 		return

@@ -14,9 +14,10 @@ package guestapi
 import (
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 )
 
 // Instance metadata the runner writes (keys under instance/attributes/).
@@ -60,7 +61,7 @@ const (
 	ReportDataSize = 64
 )
 
-var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+var idRE = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // Request is one quote request: an id the response is published under and the report data
 // the quote must carry.
@@ -75,7 +76,7 @@ func ResponseKey(id string) string { return "quote-" + id }
 // ValidateID checks a request id: 1–32 lower-case letters, digits or '-', starting with a
 // letter or digit (so that every response key is a valid guest-attribute key).
 func ValidateID(id string) error {
-	if !idRE.MatchString(id) {
+	if !idRE().MatchString(id) {
 		return fmt.Errorf("request id %q: want 1–32 lower-case letters, digits or '-'", id)
 	}
 	return nil

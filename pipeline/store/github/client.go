@@ -4,11 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 
 	gh "github.com/google/go-github/v93/github"
 
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -60,12 +60,12 @@ func NewClient(o ClientOptions) (*gh.Client, error) {
 	return c, nil
 }
 
-var repoPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+var repoPart = lazyre.New(`^[A-Za-z0-9_.-]+$`)
 
 // ParseRepository splits "OWNER/REPO", refusing anything else with a usage error.
 func ParseRepository(s string) (owner, repo string, err error) {
 	owner, repo, ok := strings.Cut(s, "/")
-	if !ok || !repoPart.MatchString(owner) || !repoPart.MatchString(repo) || repo == "." || repo == ".." {
+	if !ok || !repoPart().MatchString(owner) || !repoPart().MatchString(repo) || repo == "." || repo == ".." {
 		return "", "", outcome.UsageErrorf("repository %q: must be OWNER/REPO", s)
 	}
 	return owner, repo, nil

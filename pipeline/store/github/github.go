@@ -25,7 +25,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +33,7 @@ import (
 	gh "github.com/google/go-github/v93/github"
 
 	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
+	"github.com/calimero-network/mero-release/pipeline/internal/lazyre"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 	"github.com/calimero-network/mero-release/pipeline/store"
 )
@@ -111,7 +111,7 @@ func New(o Options) (*Store, error) {
 // Repository is "OWNER/REPO".
 func (s *Store) Repository() string { return s.owner + "/" + s.repo }
 
-var assetNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+var assetNameRE = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 
 // ValidateAssetName refuses names GitHub would rename on upload (special characters, a
 // leading or trailing period) or that are not one plain file name.
@@ -121,7 +121,7 @@ func ValidateAssetName(name string) error {
 		return outcome.UsageErrorf("asset name is empty")
 	case len(name) > 255:
 		return outcome.UsageErrorf("asset name %q is longer than 255 bytes", name)
-	case !assetNameRE.MatchString(name) || strings.HasSuffix(name, "."):
+	case !assetNameRE().MatchString(name) || strings.HasSuffix(name, "."):
 		return outcome.UsageErrorf("asset name %q: GitHub keeps only names of letters, digits, '.', '_', '+' and '-' that start with a letter or digit and do not end with '.'", name)
 	}
 	return nil
