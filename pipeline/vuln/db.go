@@ -1,12 +1,15 @@
 package vuln
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +19,10 @@ import (
 	v6dist "github.com/anchore/grype/grype/db/v6/distribution"
 	v6inst "github.com/anchore/grype/grype/db/v6/installation"
 	"github.com/anchore/grype/grype/vulnerability"
+	"github.com/klauspost/compress/zstd"
 
+	"github.com/calimero-network/mero-release/pipeline/atomicfile"
+	"github.com/calimero-network/mero-release/pipeline/internal/ctxio"
 	"github.com/calimero-network/mero-release/pipeline/outcome"
 )
 
@@ -247,10 +253,23 @@ func BuildDB(ctx context.Context, dir string, advisories []Advisory) (err error)
 	return nil
 }
 
+// UpdateOptions says where `vulndb update` looks for databases.
+type UpdateOptions struct {
+	// ListingURL is grype's database listing: a latest.json, or a base URL under which
+	// v6/latest.json is read (grype's distribution layout; archives are resolved next to the
+	// listing). Empty: grype's public listing.
+	ListingURL string
+	// CACert is a PEM file of extra CAs for the listing's TLS server (a mirror inside a
+	// private network). Empty: the system's roots.
+	CACert string
+}
+
 // Update downloads the newest grype vulnerability database into dir (DIR/6/vulnerability.db)
-// with grype's distribution client and installer (checksum checked, indexes built). It is the
-// only part of this package that uses the network; no release stage calls it.
-func Update(ctx context.Context, dir string) (updated bool, info DBInfo, err error) {
+// with grype's distribution client and installer: the listing is read, an archive newer than
+// the installed database is downloaded, its checksum checked, and only then does it replace
+// the installed one (a failed update leaves the installed database as it was). It is the only
+// part of this package that uses the network; no release stage calls it.
+func Update(ctx context.Context, dir string, o UpdateOptions) (updated bool, info DBInfo, err error) {
 	if dir == "" {
 		return false, DBInfo{}, outcome.UsageErrorf("vulndb update: no directory")
 	}
@@ -259,6 +278,14 @@ func Update(ctx context.Context, dir string) (updated bool, info DBInfo, err err
 	}
 	distCfg := v6dist.DefaultConfig()
 	distCfg.RequireUpdateCheck = true
+	if o.ListingURL != "" {
+		u, perr := url.Parse(o.ListingURL)
+		if perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return false, DBInfo{}, outcome.UsageErrorf("vulndb update: listing URL %q: want an http(s) URL", o.ListingURL)
+		}
+		distCfg.LatestURL = o.ListingURL
+	}
+	distCfg.CACert = o.CACert
 	client, err := v6dist.NewClient(distCfg)
 	if err != nil {
 		return false, DBInfo{}, fmt.Errorf("vulndb update: %w", err)
@@ -277,4 +304,90 @@ func Update(ctx context.Context, dir string) (updated bool, info DBInfo, err err
 	}
 	defer db.Close()
 	return updated, db.Info, nil
+}
+
+// Mirror writes the grype database in dbDir (a database directory or the root `vulndb update`
+// writes) as a listing in outDir, the layout grype's distribution serves: outDir/v6/latest.json,
+// written with grype's listing types, and the tar.zst archive it names, with its checksum. Any
+// static web server hosting outDir is then a listing for `vulndb update --listing-url` (a mirror
+// for builders without internet). It returns the listed description.
+func Mirror(ctx context.Context, dbDir, outDir string) (DBInfo, error) {
+	dir, err := dbFile(dbDir)
+	if err != nil {
+		return DBInfo{}, err
+	}
+	dbPath := filepath.Join(dir, v6.VulnerabilityDBFileName)
+	desc, err := v6.ReadDescription(dbPath)
+	if err != nil {
+		return DBInfo{}, fmt.Errorf("vulndb mirror: %s: %w", dbPath, err)
+	}
+	listingDir := filepath.Join(outDir, fmt.Sprintf("v%d", v6.ModelVersion))
+	if err := os.MkdirAll(listingDir, 0o755); err != nil {
+		return DBInfo{}, fmt.Errorf("vulndb mirror: %w", err)
+	}
+	archive := filepath.Join(listingDir, fmt.Sprintf("vulnerability-db_%s_%s.tar.zst", desc.SchemaVersion, desc.Built.UTC().Format("2006-01-02T15-04-05Z")))
+	if err := writeArchive(ctx, archive, dbPath); err != nil {
+		return DBInfo{}, err
+	}
+	a, err := v6dist.NewArchive(archive, desc.Built.Time, desc.SchemaVersion.Model, desc.SchemaVersion.Revision, desc.SchemaVersion.Addition)
+	if err != nil {
+		return DBInfo{}, fmt.Errorf("vulndb mirror: %w", err)
+	}
+	doc := v6dist.NewLatestDocument(*a)
+	if doc == nil {
+		return DBInfo{}, fmt.Errorf("vulndb mirror: %s has schema %s, not v%d", dbPath, desc.SchemaVersion, v6.ModelVersion)
+	}
+	var listing bytes.Buffer
+	if err := doc.Write(&listing); err != nil {
+		return DBInfo{}, fmt.Errorf("vulndb mirror: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(listingDir, v6dist.LatestFileName), listing.Bytes()); err != nil {
+		return DBInfo{}, fmt.Errorf("vulndb mirror: %w", err)
+	}
+	return DBInfo{Source: outDir, Built: desc.Built.Time, Schema: desc.SchemaVersion.String()}, nil
+}
+
+// writeArchive writes a tar.zst holding the database file as vulnerability.db, as grype's
+// archives do.
+func writeArchive(ctx context.Context, path, dbPath string) (err error) {
+	db, err := os.Open(dbPath)
+	if err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	defer db.Close()
+	st, err := db.Stat()
+	if err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("vulndb mirror: %w", cerr)
+		}
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	zw, err := zstd.NewWriter(f)
+	if err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	tw := tar.NewWriter(zw)
+	hdr := &tar.Header{Name: v6.VulnerabilityDBFileName, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime()}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	if _, err := io.Copy(tw, ctxio.Reader(ctx, db)); err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("vulndb mirror: %w", err)
+	}
+	return nil
 }
