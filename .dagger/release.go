@@ -235,6 +235,17 @@ func (m *MeroRelease) ReleaseKms(
 	// scan the release reports as such.
 	// +optional
 	vulnDb *dagger.Directory,
+	// Download the newest grype vulnerability database for the gate first (vulndb-update: grype's
+	// public listing, or vuln-db-listing-url / vuln-db-listing); the release workflows do.
+	// +optional
+	vulnDbUpdate bool,
+	// With vuln-db-update: grype's database listing to read (a mirror's URL).
+	// +optional
+	vulnDbListingUrl string,
+	// With vuln-db-update: a service serving a listing (mero-release vulndb mirror), e.g.
+	// tcp://localhost:8000.
+	// +optional
+	vulnDbListing *dagger.Service,
 	// $GITHUB_WORKFLOW_REF of the calling workflow run: the builder id of the release's
 	// provenance (without it the builder is "local").
 	// +optional
@@ -246,6 +257,10 @@ func (m *MeroRelease) ReleaseKms(
 	// +optional
 	githubRunId string,
 ) (*dagger.Directory, error) {
+	vulnDb, err := m.vulnDatabase(ctx, vulnDb, vulnDbUpdate, vulnDbListingUrl, vulnDbListing)
+	if err != nil {
+		return nil, err
+	}
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, releaseOptions{
 		sig:    signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless},
 		run:    githubRun{githubWorkflowRef, githubSha, githubRunId},
@@ -375,6 +390,17 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// scan the release reports as such.
 	// +optional
 	vulnDb *dagger.Directory,
+	// Download the newest grype vulnerability database for the gate first (vulndb-update: grype's
+	// public listing, or vuln-db-listing-url / vuln-db-listing); the release workflows do.
+	// +optional
+	vulnDbUpdate bool,
+	// With vuln-db-update: grype's database listing to read (a mirror's URL).
+	// +optional
+	vulnDbListingUrl string,
+	// With vuln-db-update: a service serving a listing (mero-release vulndb mirror), e.g.
+	// tcp://localhost:8000.
+	// +optional
+	vulnDbListing *dagger.Service,
 	// $GITHUB_WORKFLOW_REF of the calling workflow run: the builder id of the release's
 	// provenance (without it the builder is "local").
 	// +optional
@@ -386,6 +412,10 @@ func (m *MeroRelease) ReleaseNodeImage(
 	// +optional
 	githubRunId string,
 ) (*dagger.Directory, error) {
+	vulnDb, err := m.vulnDatabase(ctx, vulnDb, vulnDbUpdate, vulnDbListingUrl, vulnDbListing)
+	if err != nil {
+		return nil, err
+	}
 	ctr, args := m.releaseContainer(ctx, state, catalog, githubRepository, releaseOptions{
 		sig:    signing{signingKey, cosignPassword, actionsIdTokenRequestUrl, actionsIdTokenRequestToken, keyless},
 		run:    githubRun{githubWorkflowRef, githubSha, githubRunId},

@@ -20,8 +20,9 @@ var ciOnly = []string{"github-repository", "github-workflow-ref", "github-sha", 
 
 // localOnly are the flags dagger-lifecycle.sh passes that the workflows do not need: the
 // previous call's state, the scratch history (the workflows' is the checkout), the prebuilt KMS
-// binary (no registry to compile in), and the hotfix's node image (the workflows build theirs).
-var localOnly = []string{"state", "history", "kms-binary", "image"}
+// binary (no registry to compile in), the hotfix's node image (the workflows build theirs), and
+// the vulnerability database listing on loopback (the workflows read grype's public listing).
+var localOnly = []string{"state", "history", "kms-binary", "image", "vuln-db-listing"}
 
 // neither are flags no release call may pass: the notes come from the notes convention
 // (release-notes/<tag>.md) and the counterpart is the newest published release.

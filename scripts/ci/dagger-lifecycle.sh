@@ -31,6 +31,28 @@ dcall() { timeout "${DAGGER_CALL_TIMEOUT:-900}" dagger call --progress=plain --c
 # by the CLI (one field per line).
 field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1" | head -1; }
 
+# The vulnerability gate's database comes as in the workflows (--vuln-db-update): downloaded from a
+# listing by grype's client. Here the listing is a mirror (mero-release vulndb mirror) of a
+# database built from the repository's advisory list, served on loopback and handed to the engine
+# as a service.
+listing_port=""
+if "$CLI" vulndb build --advisories vulndb/advisories.json --dir "$work/vulndb" >"$work/vulndb.log" 2>&1 &&
+  "$CLI" vulndb mirror --dir "$work/vulndb" --out "$work/listing" >>"$work/vulndb.log" 2>&1; then
+  python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work/listing" >"$work/listing.log" 2>&1 &
+  listing_pid=$!
+  trap 'kill "$listing_pid" 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 100); do
+    listing_port=$(sed -n 's/^Serving HTTP on .* port \([0-9][0-9]*\) .*/\1/p' "$work/listing.log" | head -1)
+    [ -n "$listing_port" ] && break
+    sleep 0.1
+  done
+fi
+if [ -z "$listing_port" ]; then
+  fail "no vulnerability database listing on loopback:"; cat "$work/vulndb.log" "$work/listing.log" 2>/dev/null
+  echo "dagger lifecycle: $passed passed, $failed failed"; exit 1
+fi
+listing="tcp://127.0.0.1:$listing_port"
+
 prev=""
 stable_tags=()
 for step in 0 1 2 3 4 5; do
@@ -48,10 +70,12 @@ for step in 0 1 2 3 4 5; do
         for p in $profiles; do image_args+=(--image "$p=$image"); done
       fi
       dcall release-node-image --tag "$tag" --version "$version" "${state_args[@]}" --history "$history" "${image_args[@]}" \
+        --vuln-db-update --vuln-db-listing "$listing" \
         export --path "$next" >"$work/out" 2>&1
       ;;
     release-kms)
       dcall release-kms --tag "$tag" --version "$version" "${state_args[@]}" --history "$history" --kms-binary "$KMS_BIN" \
+        --vuln-db-update --vuln-db-listing "$listing" \
         export --path "$next" >"$work/out" 2>&1
       ;;
     *) fail "lifecycle prepare --step $step printed an unknown function: $line"; break ;;
@@ -80,6 +104,16 @@ if [ "${#stable_tags[@]}" = 4 ]; then
       pass "dagger call audit $tag"
     else
       fail "dagger call audit $tag:"; tail -15 "$work/out"
+    fi
+  done
+  # every stable and hotfix release scanned with the database downloaded from the listing (the
+  # mounted --vuln-db), not with the repository's advisory list
+  for tag in "${stable_tags[@]}"; do
+    v=$final/releases/$tag/assets/vulnerabilities.json
+    if grep -q '"source": "/in/vuln-db"' "$v" 2>/dev/null; then
+      pass "$tag scanned with the downloaded vulnerability database"
+    else
+      fail "$tag did not scan with the downloaded vulnerability database: $(grep -m1 '"source"' "$v" 2>&1)"
     fi
   done
   # the node hotfix names the KMS release that must follow; the catalog lists the tested pairs,
