@@ -35,20 +35,11 @@ field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"
 # listing by grype's client. Here the listing is a mirror (mero-release vulndb mirror) of a
 # database built from the repository's advisory list, served on loopback and handed to the engine
 # as a service.
-listing_port=""
-if "$CLI" vulndb build --advisories vulndb/advisories.json --dir "$work/vulndb" >"$work/vulndb.log" 2>&1 &&
-  "$CLI" vulndb mirror --dir "$work/vulndb" --out "$work/listing" >>"$work/vulndb.log" 2>&1; then
-  python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work/listing" >"$work/listing.log" 2>&1 &
-  listing_pid=$!
-  trap 'kill "$listing_pid" 2>/dev/null; rm -rf "$work"' EXIT
-  for _ in $(seq 100); do
-    listing_port=$(sed -n 's/^Serving HTTP on .* port \([0-9][0-9]*\) .*/\1/p' "$work/listing.log" | head -1)
-    [ -n "$listing_port" ] && break
-    sleep 0.1
-  done
-fi
-if [ -z "$listing_port" ]; then
-  fail "no vulnerability database listing on loopback:"; cat "$work/vulndb.log" "$work/listing.log" 2>/dev/null
+# shellcheck source=scripts/ci/vulndb-listing.sh
+. "$repo/scripts/ci/vulndb-listing.sh"
+trap 'stop_vulndb_listing; rm -rf "$work"' EXIT
+if ! serve_vulndb_listing "$work"; then
+  fail "no vulnerability database listing on loopback"
   echo "dagger lifecycle: $passed passed, $failed failed"; exit 1
 fi
 listing="tcp://127.0.0.1:$listing_port"

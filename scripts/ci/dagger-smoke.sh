@@ -246,23 +246,17 @@ expect_fail release-kms/version-sync '\[FAIL\].*MERO_KMS_VERSION=1\.2\.0' releas
 [ ! -e "$ks/releases/mero-kms-v1.3.0" ] || { echo "[FAIL] a refused release reached the store"; failed=$((failed + 1)); }
 
 # --- the vulnerability database: downloaded by grype's client from a listing (a mirror on loopback) ---
-"$CLI" vulndb build --advisories vulndb/advisories.json --dir "$work/vulndb" >/dev/null 2>&1 &&
-  "$CLI" vulndb mirror --dir "$work/vulndb" --out "$work/listing" >/dev/null 2>&1
-python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work/listing" >"$work/listing.log" 2>&1 &
-listing_pid=$!
-listing_port=""
-for _ in $(seq 100); do
-  listing_port=$(sed -n 's/^Serving HTTP on .* port \([0-9][0-9]*\) .*/\1/p' "$work/listing.log" | head -1)
-  [ -n "$listing_port" ] && break
-  sleep 0.1
-done
+# shellcheck source=scripts/ci/vulndb-listing.sh
+. "$repo/scripts/ci/vulndb-listing.sh"
+trap 'stop_vulndb_listing; rm -rf "$work"' EXIT
+serve_vulndb_listing "$work"
 if dcall vulndb-update --listing "tcp://127.0.0.1:$listing_port" export --path "$work/vulndb-installed" >"$work/out" 2>&1 &&
   "$CLI" vulndb status --dir "$work/vulndb-installed" >/dev/null 2>&1; then
   echo "[PASS] dagger call vulndb-update: the listing's database installed"; passed=$((passed + 1))
 else
   echo "[FAIL] dagger call vulndb-update from a listing on loopback:"; tail -25 "$work/out"; failed=$((failed + 1))
 fi
-kill "$listing_pid" 2>/dev/null
+stop_vulndb_listing
 expect_fail vulndb-update/unreachable 'unable to download listing|connection refused' vulndb-update --listing-url http://127.0.0.1:9/databases
 expect_fail release-kms/vuln-db-and-update 'give vuln-db or vuln-db-update, not both' release-kms --tag $kms --version 1.3.0-rc.1 --vuln-db "$work/vulndb" --vuln-db-update
 
